@@ -1,0 +1,188 @@
+"""User accounts and login sessions (tài khoản, phiên đăng nhập)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from .clock import utcnow
+from .credentials import DUMMY_HASH, hash_password, hash_token, new_token, verify_password
+from .errors import Conflict, Invalid, NotFound, Unauthenticated
+from .models import IssuedToken, Role, User
+from .store.db import Database
+from .store.tables import bridge_points, sessions, users
+from .text import clean_line
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        role=Role(row.role),
+        disabled=row.disabled,
+        created_at=row.created_at,
+        point_id=row.point_id,
+    )
+
+
+class Accounts:
+    def __init__(self, db: Database, *, password_min_length: int = 10, session_ttl: timedelta = timedelta(hours=12)):
+        self.db = db
+        self.password_min_length = password_min_length
+        self.session_ttl = session_ttl
+
+    def _check_password(self, password: str) -> None:
+        if len(password) < self.password_min_length:
+            raise Invalid(
+                f"password must have at least {self.password_min_length} characters",
+                code="weak_password",
+                details={"min_length": self.password_min_length},
+            )
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        role: Role | str,
+        *,
+        display_name: str = "",
+        point_code: str | None = None,
+    ) -> User:
+        username = username.strip().lower()
+        if not USERNAME.match(username):
+            raise Invalid("username: 2-64 characters a-z 0-9 . _ -, starting with a letter or digit",
+                          code="invalid_username")
+        try:
+            role = Role(role)
+        except ValueError:
+            raise Invalid(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}",
+                          code="invalid_role") from None
+        self._check_password(password)
+        # scrypt takes ~50 ms of CPU: keep it off the event loop.
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self.db.transaction() as conn:
+            point_id = None
+            if point_code:
+                point_id = await conn.scalar(sa.select(bridge_points.c.id).where(bridge_points.c.code == point_code))
+                if point_id is None:
+                    raise NotFound(f"no bridge point with code {point_code!r}", code="point_not_found")
+            try:
+                result = await conn.execute(
+                    users.insert().values(
+                        username=username,
+                        display_name=clean_line(display_name) or username,
+                        role=role.value,
+                        password_hash=password_hash,
+                        point_id=point_id,
+                        disabled=False,
+                        created_at=utcnow(),
+                    )
+                )
+            except IntegrityError:
+                raise Conflict(f"username {username!r} is taken", code="username_taken") from None
+            user_id = result.inserted_primary_key[0]
+        return await self.get(user_id)
+
+    async def get(self, user_id: int) -> User:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.id == user_id))).first()
+        if row is None:
+            raise NotFound(f"no user {user_id}", code="user_not_found")
+        return _user(row)
+
+    async def by_username(self, username: str) -> User | None:
+        async with self.db.connect() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.username == username.strip().lower()))).first()
+        return None if row is None else _user(row)
+
+    async def list_users(self) -> list[User]:
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(sa.select(users).order_by(users.c.username))).all()
+        return [_user(r) for r in rows]
+
+    async def set_password(self, user_id: int, password: str) -> None:
+        self._check_password(password)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        async with self.db.transaction() as conn:
+            await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+            await conn.execute(
+                sessions.update()
+                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+        async with self.db.transaction() as conn:
+            result = await conn.execute(users.update().where(users.c.id == user_id).values(disabled=disabled))
+            if result.rowcount == 0:
+                raise NotFound(f"no user {user_id}", code="user_not_found")
+            if disabled:
+                await conn.execute(
+                    sessions.update()
+                    .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
+        return await self.get(user_id)
+
+    async def authenticate(self, username: str, password: str) -> User:
+        """The user whose password this is, or :class:`Unauthenticated` (same error and
+        about the same time whether the username exists or not)."""
+        async with self.db.connect() as conn:
+            row = (await conn.execute(sa.select(users).where(users.c.username == username.strip().lower()))).first()
+        stored = row.password_hash if row is not None else DUMMY_HASH
+        ok = await asyncio.to_thread(verify_password, password, stored)
+        if row is None or not ok or row.disabled:
+            raise Unauthenticated("wrong username or password", code="bad_credentials")
+        return _user(row)
+
+    async def open_session(self, user: User, *, client: str = "") -> tuple[IssuedToken, int]:
+        token = new_token("dcs")
+        now = utcnow()
+        expires = now + self.session_ttl
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                sessions.insert().values(
+                    token_hash=hash_token(token), user_id=user.id, created_at=now,
+                    expires_at=expires, client=clean_line(client)[:255],
+                )
+            )
+        return IssuedToken(token, expires), result.inserted_primary_key[0]
+
+    async def resolve_session(self, token: str) -> tuple[User, int]:
+        """The user and session id behind a session token, or :class:`Unauthenticated`."""
+        async with self.db.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(sessions.c.id.label("session_id"), sessions.c.expires_at,
+                              sessions.c.revoked_at, users)
+                    .join(users, users.c.id == sessions.c.user_id)
+                    .where(sessions.c.token_hash == hash_token(token))
+                )
+            ).first()
+        if row is None:
+            raise Unauthenticated("unknown or forged token", code="invalid_token")
+        if row.revoked_at is not None or row.expires_at <= utcnow():
+            raise Unauthenticated("session expired; log in again", code="token_expired")
+        if row.disabled:
+            raise Unauthenticated("account disabled", code="account_disabled")
+        return _user(row), row.session_id
+
+    async def close_session(self, session_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                sessions.update().where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+
+    async def purge_expired_sessions(self) -> int:
+        async with self.db.transaction() as conn:
+            result = await conn.execute(sessions.delete().where(sessions.c.expires_at < utcnow() - timedelta(days=7)))
+        return result.rowcount or 0

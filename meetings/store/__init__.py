@@ -1,0 +1,1 @@
+"""Durable state: SQLAlchemy Core tables, the Database handle, migrations, and files."""

@@ -1,0 +1,243 @@
+"""The ``diemcau`` command line (also ``python -m server``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Awaitable, Callable, TypeVar
+
+import click
+
+from .config import Config, ConfigError, default_config_path, load_config
+from .logs import setup_logging
+
+log = logging.getLogger("diemcau")
+T = TypeVar("T")
+
+
+def _load(config_path: str | None, **overrides: Any) -> Config:
+    try:
+        path = config_path if config_path is not None else default_config_path()
+        return load_config(path, overrides=overrides)
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration error: {exc}") from None
+
+
+def _run(func: Callable[[], Awaitable[T]]) -> T:
+    from meetings.errors import DomainError
+
+    try:
+        return asyncio.run(func())
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from None
+
+
+config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                             help="config.yaml to read (default: ./config.yaml when present)")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
+
+
+@click.group()
+@click.version_option(package_name="diemcau")
+def main() -> None:
+    """diemcau — video conference and paperless meetings for bridge points (điểm cầu)."""
+
+
+@main.command()
+@config_option
+@click.option("--host", help="address to listen on (default 127.0.0.1)")
+@click.option("--port", type=click.IntRange(0, 65535), help="TCP port (default 8080; 0 = any free port)")
+@data_dir_option
+@click.option("--demo", is_flag=True, help="seed a demo province, accounts and a meeting, and print how to log in")
+def serve(config_path: str | None, host: str | None, port: int | None, data_dir: str | None, demo: bool) -> None:
+    """Run the server (SQLite + files under the data dir, in-process bus by default)."""
+    config = _load(config_path, **{"server.host": host, "server.port": port, "server.data_dir": data_dir})
+    setup_logging(config.server.log_level, config.server.log_format)
+    asyncio.run(_serve(config, demo=demo))
+
+
+async def _serve(config: Config, *, demo: bool) -> None:
+    from aiohttp import web
+
+    from .app import create_app
+    from .keys import SERVICES
+
+    app = create_app(config)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.server.shutdown_timeout_s,
+                           access_log=logging.getLogger("aiohttp.access"))
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+        addresses = [f"http://{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
+        url = addresses[0] if addresses else f"http://{config.server.host}:{config.server.port}"
+        if demo:
+            from .demo import seed_demo
+
+            report = await seed_demo(app[SERVICES])
+            print(report.render(url), flush=True)
+        print(f"diemcau listening on {', '.join(addresses)} (data: {config.data_path})", flush=True)
+        await stop.wait()
+        print("diemcau shutting down…", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@config_option
+@data_dir_option
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "chair", "secretary", "delegate", "observer"]))
+@click.option("--display-name", default="", help="full name shown to others (Họ và tên)")
+@click.option("--point", "point_code", default=None, help="code of the bridge point this user attends from")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_create(config_path: str | None, data_dir: str | None, username: str, role: str, display_name: str,
+                 point_code: str | None, password_stdin: bool) -> None:
+    """Create an account. The password is read from standard input (never an argument)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from .services import Services
+
+        services = await Services.start(config)
+        try:
+            user = await services.accounts.create_user(username, password, role, display_name=display_name,
+                                                       point_code=point_code)
+        finally:
+            await services.close()
+        click.echo(f"created {user.role.value} {user.username} (id {user.id})")
+
+    _run(run)
+
+
+@main.group()
+def points() -> None:
+    """Manage the bridge-point registry (điểm cầu)."""
+
+
+@points.command("import")
+@config_option
+@data_dir_option
+@click.option("--update", is_flag=True, help="update names/levels/parents of codes already registered")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def points_import(config_path: str | None, data_dir: str | None, update: bool, file: str) -> None:
+    """Import bridge points from a CSV or YAML FILE (code, name, level, parent). All rows or none."""
+    from meetings.point_import import ImportRejected, parse_points_file
+
+    config = _load(config_path, **{"server.data_dir": data_dir})
+    data = Path(file).read_bytes()
+
+    async def run() -> None:
+        from .services import Services
+
+        rows = parse_points_file(file, data)
+        services = await Services.start(config)
+        try:
+            result = await services.registry.import_rows(rows, update=update)
+        finally:
+            await services.close()
+        click.echo(f"imported {result.created} new and {result.updated} updated bridge points from {file}")
+
+    try:
+        _run(run)
+    except ImportRejected:
+        raise
+    except click.ClickException:
+        raise
+
+
+@points.command("list")
+@config_option
+@data_dir_option
+def points_list(config_path: str | None, data_dir: str | None) -> None:
+    """Print the registry as a tree."""
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from .services import Services
+
+        services = await Services.start(config)
+        try:
+            roots = await services.registry.tree()
+        finally:
+            await services.close()
+
+        def show(node: Any, depth: int) -> None:
+            p = node.point
+            flag = "" if p.enabled else "  [disabled]"
+            click.echo(f"{'  ' * depth}{p.code}  {p.name}  ({p.level.value}){flag}")
+            for child in node.children:
+                show(child, depth + 1)
+
+        for root in roots:
+            show(root, 0)
+
+    _run(run)
+
+
+@points.command("token")
+@config_option
+@data_dir_option
+@click.option("--label", default="", help="where the device is, e.g. 'PC hội trường'")
+@click.argument("code")
+def points_token(config_path: str | None, data_dir: str | None, label: str, code: str) -> None:
+    """Issue a device token for the hall PC of bridge point CODE (shown once)."""
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from .services import Services
+
+        services = await Services.start(config)
+        try:
+            point = await services.registry.by_code(code)
+            issued = await services.registry.issue_token(point.id, label=label)
+        finally:
+            await services.close()
+        click.echo(issued.token)
+
+    _run(run)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@config_option
+@data_dir_option
+def db_upgrade(config_path: str | None, data_dir: str | None) -> None:
+    """Apply schema migrations (also done automatically at start)."""
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from meetings.store.db import Database
+
+        database = Database(config.database_url)
+        try:
+            applied = await database.migrate()
+        finally:
+            await database.close()
+        click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+    _run(run)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

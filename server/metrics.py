@@ -1,0 +1,26 @@
+"""Prometheus metrics of one node (a registry per app, so tests can run several apps)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.http_requests = Counter("diemcau_http_requests_total", "HTTP requests handled",
+                                     ["method", "route", "status"], registry=r)
+        self.http_latency = Histogram("diemcau_http_request_seconds", "HTTP request latency",
+                                      ["route"], registry=r)
+        self.logins = Counter("diemcau_logins_total", "Login attempts", ["result"], registry=r)
+        self.ws_connections = Gauge("diemcau_ws_connections", "Open WebSocket connections", registry=r)
+        self.ws_messages = Counter("diemcau_ws_messages_total", "WebSocket messages received",
+                                   ["type", "result"], registry=r)
+        self.meeting_participants = Gauge("diemcau_meeting_participants",
+                                          "Sessions joined to meetings on this node", ["meeting"], registry=r)
+        self.bus_events = Counter("diemcau_bus_events_total", "Bus events delivered to this node", registry=r)
