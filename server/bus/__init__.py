@@ -1,0 +1,1 @@
+"""Event-bus implementations beyond the in-process one (meetings.bus.MemoryBus)."""
