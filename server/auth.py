@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -21,6 +22,9 @@ from meetings.models import Principal
 from meetings.permissions import Action, MeetingScope, require
 
 from .keys import SERVICES
+
+if TYPE_CHECKING:
+    from .services import Services
 
 COOKIE = "diemcau_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -55,11 +59,8 @@ async def principal_for_token(request: web.Request, token: str) -> Principal:
     return await resolve_token(services, token)
 
 
-async def resolve_token(services: object, token: str) -> Principal:
+async def resolve_token(services: Services, token: str) -> Principal:
     """The principal behind any kind of token, or :class:`Unauthenticated`."""
-    from .services import Services
-
-    assert isinstance(services, Services)
     prefix = token[:4]
     if prefix == "dcs_":
         user, session_id = await services.accounts.resolve_session(token)
@@ -113,10 +114,18 @@ def check_csrf(request: web.Request, token: str) -> None:
     if not sent or not hmac.compare_digest(sent, csrf_token(request.app[SERVICES].secret, token)):
         raise Forbidden("missing or wrong CSRF token", code="csrf_failed")
     origin = request.headers.get("Origin")
-    if origin and origin != "null":
-        expected = f"{request.scheme}://{request.host}"
-        if origin.rstrip("/") != expected:
-            raise Forbidden("cross-origin request refused", code="csrf_failed")
+    if origin and origin.rstrip("/") not in own_origins(request):
+        raise Forbidden("cross-origin request refused", code="csrf_failed")
+
+
+def own_origins(request: web.Request) -> set[str]:
+    """This server's origins: as the request reached it, and ``server.public_url`` (the
+    address people use when a TLS proxy sits in front)."""
+    origins = {f"{request.scheme}://{request.host}"}
+    public = urlsplit(request.app[SERVICES].config.server.public_url)
+    if public.scheme and public.netloc:
+        origins.add(f"{public.scheme}://{public.netloc}")
+    return origins
 
 
 async def current_principal(request: web.Request) -> Principal:
