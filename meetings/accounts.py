@@ -18,7 +18,15 @@ from .store.db import Database
 from .store.tables import bridge_points, sessions, users
 from .text import clean_line
 
+MAX_PASSWORD = 1024
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def new_id(result: Any) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _user(row: Any) -> User:
@@ -46,6 +54,8 @@ class Accounts:
                 code="weak_password",
                 details={"min_length": self.password_min_length},
             )
+        if len(password) > MAX_PASSWORD:
+            raise Invalid(f"password is longer than {MAX_PASSWORD} characters", code="weak_password")
 
     async def create_user(
         self,
@@ -65,6 +75,9 @@ class Accounts:
         except ValueError:
             raise Invalid(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}",
                           code="invalid_role") from None
+        if len(clean_line(display_name)) > 255:
+            raise Invalid("display_name: at most 255 characters", code="invalid_field",
+                          details={"field": "display_name"})
         self._check_password(password)
         # scrypt takes ~50 ms of CPU: keep it off the event loop.
         password_hash = await asyncio.to_thread(hash_password, password)
@@ -73,7 +86,8 @@ class Accounts:
             if point_code:
                 point_id = await conn.scalar(sa.select(bridge_points.c.id).where(bridge_points.c.code == point_code))
                 if point_id is None:
-                    raise NotFound(f"no bridge point with code {point_code!r}", code="point_not_found")
+                    raise Invalid(f"no bridge point with code {point_code!r}", code="point_not_found",
+                                  details={"field": "point_code"})
             try:
                 result = await conn.execute(
                     users.insert().values(
@@ -88,7 +102,7 @@ class Accounts:
                 )
             except IntegrityError:
                 raise Conflict(f"username {username!r} is taken", code="username_taken") from None
-            user_id = result.inserted_primary_key[0]
+            user_id = new_id(result)
         return await self.get(user_id)
 
     async def get(self, user_id: int) -> User:
@@ -103,21 +117,84 @@ class Accounts:
             row = (await conn.execute(sa.select(users).where(users.c.username == username.strip().lower()))).first()
         return None if row is None else _user(row)
 
-    async def list_users(self) -> list[User]:
+    async def list_users(self, *, role: Role | None = None, query: str | None = None) -> list[User]:
+        """Accounts by username; ``query`` matches a part of the username or display name."""
+        stmt = sa.select(users).order_by(users.c.username)
+        if role is not None:
+            stmt = stmt.where(users.c.role == role.value)
+        if query and query.strip():
+            q = query.strip()
+            stmt = stmt.where(users.c.username.contains(q.lower(), autoescape=True)
+                              | users.c.display_name.contains(q, autoescape=True))
         async with self.db.connect() as conn:
-            rows = (await conn.execute(sa.select(users).order_by(users.c.username))).all()
+            rows = (await conn.execute(stmt)).all()
         return [_user(r) for r in rows]
 
-    async def set_password(self, user_id: int, password: str) -> None:
+    async def point_codes(self) -> dict[int, str]:
+        """Bridge-point codes by id (to show each account's point)."""
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(sa.select(bridge_points.c.id, bridge_points.c.code))).all()
+        return {r.id: r.code for r in rows}
+
+    async def update_user(self, user_id: int, *, display_name: str | None = None, role: Role | str | None = None,
+                          point_code: str | None = None, clear_point: bool = False) -> User:
+        """Change the name, role or bridge point of an account (only what is given)."""
+        values: dict[str, Any] = {}
+        if display_name is not None:
+            name = clean_line(display_name)
+            if not name or len(name) > 255:
+                raise Invalid("display_name: 1-255 characters", code="invalid_field", details={"field": "display_name"})
+            values["display_name"] = name
+        if role is not None:
+            try:
+                values["role"] = Role(role).value
+            except ValueError:
+                raise Invalid(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}",
+                              code="invalid_role") from None
+        async with self.db.transaction() as conn:
+            if clear_point:
+                values["point_id"] = None
+            elif point_code:
+                point_id = await conn.scalar(sa.select(bridge_points.c.id).where(bridge_points.c.code == point_code))
+                if point_id is None:
+                    raise Invalid(f"no bridge point with code {point_code!r}", code="point_not_found",
+                                  details={"field": "point_code"})
+                values["point_id"] = point_id
+            if not values:
+                exists = await conn.scalar(sa.select(users.c.id).where(users.c.id == user_id))
+            else:
+                result = await conn.execute(users.update().where(users.c.id == user_id).values(**values))
+                exists = result.rowcount
+            if not exists:
+                raise NotFound(f"no user {user_id}", code="user_not_found")
+        return await self.get(user_id)
+
+    async def set_password(self, user_id: int, password: str, *, keep_session_id: int | None = None) -> None:
+        """Set a new password and end the user's sessions (except ``keep_session_id``)."""
         self._check_password(password)
         password_hash = await asyncio.to_thread(hash_password, password)
         async with self.db.transaction() as conn:
-            await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
-            await conn.execute(
-                sessions.update()
-                .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+            result = await conn.execute(users.update().where(users.c.id == user_id).values(password_hash=password_hash))
+            if result.rowcount == 0:
+                raise NotFound(f"no user {user_id}", code="user_not_found")
+            revoke = sessions.update().where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            if keep_session_id is not None:
+                revoke = revoke.where(sessions.c.id != keep_session_id)
+            await conn.execute(revoke.values(revoked_at=utcnow()))
+
+    async def change_password(self, user_id: int, current: str, new: str, *, keep_session_id: int | None = None) -> None:
+        """A user changing their own password: the current one must be right."""
+        async with self.db.connect() as conn:
+            stored = await conn.scalar(sa.select(users.c.password_hash).where(users.c.id == user_id))
+        if stored is None:
+            raise NotFound(f"no user {user_id}", code="user_not_found")
+        if not await asyncio.to_thread(verify_password, current, stored):
+            raise Invalid("the current password is wrong", code="wrong_password",
+                          details={"field": "current_password"})
+        if new == current:
+            raise Invalid("the new password is the same as the current one", code="weak_password",
+                          details={"field": "new_password"})
+        await self.set_password(user_id, new, keep_session_id=keep_session_id)
 
     async def set_disabled(self, user_id: int, disabled: bool) -> User:
         async with self.db.transaction() as conn:
@@ -154,7 +231,7 @@ class Accounts:
                     expires_at=expires, client=clean_line(client)[:255],
                 )
             )
-        return IssuedToken(token, expires), result.inserted_primary_key[0]
+        return IssuedToken(token, expires), new_id(result)
 
     async def resolve_session(self, token: str) -> tuple[User, int]:
         """The user and session id behind a session token, or :class:`Unauthenticated`."""

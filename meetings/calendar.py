@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,11 +21,20 @@ from .store.db import Database
 from .store.tables import bridge_points, invitations, meetings, users
 from .text import clean_line, clean_text, fold
 
+CHAIR_ROLES = frozenset({Role.CHAIR, Role.ADMIN})
+SECRETARY_ROLES = frozenset({Role.SECRETARY, Role.CHAIR, Role.ADMIN})
 TRANSITIONS = {
     MeetingState.SCHEDULED: {MeetingState.OPEN, MeetingState.CLOSED},
     MeetingState.OPEN: {MeetingState.CLOSED},
     MeetingState.CLOSED: set(),
 }
+
+
+def new_id(result: Any) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def topic(meeting_id: int) -> str:
@@ -51,6 +62,48 @@ class MeetingDraft:
     host_point_code: str | None = None
     chair_username: str | None = None
     secretary_username: str | None = None
+
+
+class Unset(enum.Enum):
+    """Marks a field a patch leaves as it is (``None`` clears it)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class MeetingPatch:
+    """Changes to a scheduled or open meeting; fields left ``UNSET`` keep their value."""
+
+    title: str | Unset = UNSET
+    description: str | Unset = UNSET
+    starts_at: datetime | Unset = UNSET
+    ends_at: datetime | None | Unset = UNSET
+    host_point_code: str | None | Unset = UNSET
+    chair_username: str | None | Unset = UNSET
+    secretary_username: str | None | Unset = UNSET
+
+
+def _clean_title(text: str) -> str:
+    title = clean_line(text)
+    if not title:
+        raise Invalid("title is empty", code="invalid_title", details={"field": "title"})
+    if len(title) > 500:
+        raise Invalid("title is longer than 500 characters", code="invalid_title", details={"field": "title"})
+    return title
+
+
+def _check_times(starts_at: datetime, ends_at: datetime | None) -> None:
+    if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
+        raise Invalid("times need a timezone (e.g. 2026-12-01T08:00:00+07:00)", code="invalid_time")
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and not 2000 <= value.year <= 2200:
+            raise Invalid(f"{name}: the year must be between 2000 and 2200", code="invalid_time",
+                          details={"field": name})
+    if ends_at is not None and ends_at <= starts_at:
+        raise Invalid("ends_at must be after starts_at", code="invalid_time", details={"field": "ends_at"})
 
 
 @dataclass(frozen=True)
@@ -81,44 +134,88 @@ class MeetingCalendar:
         self.registry = registry
         self.invitation_ttl = invitation_ttl
 
-    async def _user_id(self, conn: Any, username: str | None, roles: set[Role], what: str) -> int | None:
+    async def _user_id(self, conn: Any, username: str | None, roles: frozenset[Role], what: str) -> int | None:
         if not username:
             return None
-        row = (await conn.execute(sa.select(users.c.id, users.c.role).where(users.c.username == username.strip().lower()))).first()
+        field = f"{what}_username"
+        row = (await conn.execute(sa.select(users.c.id, users.c.role, users.c.disabled)
+                                  .where(users.c.username == username.strip().lower()))).first()
         if row is None:
-            raise NotFound(f"{what}: no user {username!r}", code="user_not_found")
+            raise Invalid(f"{what}: no user {username!r}", code="user_not_found", details={"field": field})
         if Role(row.role) not in roles:
-            raise Invalid(f"{what}: {username!r} has role {row.role}", code="invalid_role")
-        return row.id
+            allowed = ", ".join(sorted(r.value for r in roles))
+            raise Invalid(f"{what}: {username!r} has role {row.role} (needs {allowed})", code="invalid_role",
+                          details={"field": field})
+        if row.disabled:
+            raise Invalid(f"{what}: account {username!r} is disabled", code="user_disabled", details={"field": field})
+        return int(row.id)
+
+    async def _host_id(self, conn: Any, code: str | None) -> int | None:
+        if not code:
+            return None
+        row = (await conn.execute(sa.select(bridge_points.c.id, bridge_points.c.enabled)
+                                  .where(bridge_points.c.code == code))).first()
+        if row is None:
+            raise Invalid(f"host point: no code {code!r}", code="point_not_found",
+                          details={"field": "host_point_code"})
+        if not row.enabled:
+            raise Invalid(f"host point {code!r} is disabled", code="point_disabled")
+        return int(row.id)
 
     async def create(self, draft: MeetingDraft, *, created_by: int | None) -> Meeting:
-        title = clean_line(draft.title)
-        if not title:
-            raise Invalid("title is empty", code="invalid_title")
-        if len(title) > 500:
-            raise Invalid("title is longer than 500 characters", code="invalid_title")
-        if draft.starts_at.tzinfo is None:
-            raise Invalid("starts_at needs a timezone (e.g. 2026-12-01T08:00:00+07:00)", code="invalid_time")
-        if draft.ends_at is not None and draft.ends_at <= draft.starts_at:
-            raise Invalid("ends_at must be after starts_at", code="invalid_time")
+        title = _clean_title(draft.title)
+        _check_times(draft.starts_at, draft.ends_at)
         async with self.db.transaction() as conn:
-            host_id = None
-            if draft.host_point_code:
-                host_id = await conn.scalar(sa.select(bridge_points.c.id).where(bridge_points.c.code == draft.host_point_code))
-                if host_id is None:
-                    raise NotFound(f"host point: no code {draft.host_point_code!r}", code="point_not_found")
-            chair_id = await self._user_id(conn, draft.chair_username, {Role.CHAIR, Role.ADMIN}, "chair")
-            secretary_id = await self._user_id(conn, draft.secretary_username, {Role.SECRETARY, Role.CHAIR, Role.ADMIN}, "secretary")
+            host_id = await self._host_id(conn, draft.host_point_code)
+            chair_id = await self._user_id(conn, draft.chair_username, CHAIR_ROLES, "chair")
+            secretary_id = await self._user_id(conn, draft.secretary_username, SECRETARY_ROLES, "secretary")
             result = await conn.execute(meetings.insert().values(
                 title=title, title_folded=fold(title), description=clean_text(draft.description),
                 starts_at=draft.starts_at, ends_at=draft.ends_at, state=MeetingState.SCHEDULED.value,
                 host_point_id=host_id, chair_id=chair_id, secretary_id=secretary_id,
                 created_by=created_by, created_at=utcnow(),
             ))
-            meeting_id = result.inserted_primary_key[0]
+            meeting_id = new_id(result)
             if host_id is not None:
                 await self._invite_ids(conn, meeting_id, [host_id])
         return await self.get(meeting_id)
+
+    async def update(self, meeting_id: int, patch: MeetingPatch) -> Meeting:
+        """Apply ``patch`` to a meeting that is not closed; a new host point is invited."""
+        meeting = await self.get(meeting_id)
+        if meeting.state is MeetingState.CLOSED:
+            raise Conflict("the meeting is closed", code="meeting_closed")
+        values: dict[str, Any] = {}
+        if not isinstance(patch.title, Unset):
+            values["title"] = _clean_title(patch.title)
+            values["title_folded"] = fold(values["title"])
+        if not isinstance(patch.description, Unset):
+            values["description"] = clean_text(patch.description)
+        starts_at = meeting.starts_at if isinstance(patch.starts_at, Unset) else patch.starts_at
+        ends_at = meeting.ends_at if isinstance(patch.ends_at, Unset) else patch.ends_at
+        _check_times(starts_at, ends_at)
+        if not isinstance(patch.starts_at, Unset):
+            values["starts_at"] = starts_at
+        if not isinstance(patch.ends_at, Unset):
+            values["ends_at"] = ends_at
+        async with self.db.transaction() as conn:
+            if not isinstance(patch.host_point_code, Unset):
+                values["host_point_id"] = await self._host_id(conn, patch.host_point_code)
+                if values["host_point_id"] is not None:
+                    await self._invite_ids(conn, meeting_id, [values["host_point_id"]])
+            if not isinstance(patch.chair_username, Unset):
+                values["chair_id"] = await self._user_id(conn, patch.chair_username, CHAIR_ROLES, "chair")
+            if not isinstance(patch.secretary_username, Unset):
+                values["secretary_id"] = await self._user_id(conn, patch.secretary_username, SECRETARY_ROLES, "secretary")
+            if values:
+                await conn.execute(meetings.update().where(meetings.c.id == meeting_id).values(**values))
+        updated = await self.get(meeting_id)
+        if values:
+            await self.bus.publish(topic(meeting_id), {
+                "type": "meeting.updated", "meeting_id": meeting_id,
+                "fields": sorted(k for k in values if k != "title_folded"),
+            })
+        return updated
 
     async def get(self, meeting_id: int) -> Meeting:
         async with self.db.connect() as conn:
@@ -128,16 +225,24 @@ class MeetingCalendar:
         return _meeting(row)
 
     async def list(self, *, state: MeetingState | None = None, point_ids: set[int] | None = None,
-                   user_id: int | None = None, query: str | None = None) -> list[Meeting]:
-        """Meetings, soonest first. With ``point_ids``/``user_id``, only those that invite one
-        of the points or have the user as chair or secretary (what a non-admin may see)."""
+                   user_id: int | None = None, query: str | None = None, meeting_id: int | None = None,
+                   limit: int | None = None, offset: int = 0) -> list[Meeting]:
+        """Meetings, latest start first. With ``point_ids``/``user_id``, only those that invite
+        one of the points or have the user as chair or secretary (what a non-admin may see);
+        with ``meeting_id`` only that one (what an invitation link may see)."""
         stmt = sa.select(meetings).order_by(meetings.c.starts_at.desc(), meetings.c.id.desc())
         if state is not None:
             stmt = stmt.where(meetings.c.state == state.value)
-        if query:
-            stmt = stmt.where(meetings.c.title_folded.contains(fold(query)))
+        if query and query.strip():
+            stmt = stmt.where(meetings.c.title_folded.contains(fold(query), autoescape=True))
+        if meeting_id is not None:
+            stmt = stmt.where(meetings.c.id == meeting_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         if point_ids is not None or user_id is not None:
-            visible = []
+            visible: builtins.list[sa.ColumnElement[bool]] = []
             if point_ids:
                 visible.append(meetings.c.id.in_(
                     sa.select(invitations.c.meeting_id).where(invitations.c.point_id.in_(point_ids))))
@@ -155,7 +260,7 @@ class MeetingCalendar:
             ids = (await conn.execute(sa.select(invitations.c.point_id).where(invitations.c.meeting_id == meeting_id))).scalars()
             return MeetingScope(meeting, frozenset(ids))
 
-    async def invitations(self, meeting_id: int) -> list[Invitation]:
+    async def invitations(self, meeting_id: int) -> builtins.list[Invitation]:
         await self.get(meeting_id)
         async with self.db.connect() as conn:
             rows = (await conn.execute(
@@ -166,7 +271,8 @@ class MeetingCalendar:
         out = [Invitation(meeting_id, points[r.point_id], r.invited_at, r.expires_at) for r in rows]
         return sorted(out, key=lambda i: (i.point.level.rank, i.point.code))
 
-    async def _invite_ids(self, conn: Any, meeting_id: int, point_ids: list[int]) -> tuple[list[int], dict[int, str]]:
+    async def _invite_ids(self, conn: Any, meeting_id: int,
+                          point_ids: builtins.list[int]) -> tuple[builtins.list[int], dict[int, str]]:
         have = set((await conn.execute(sa.select(invitations.c.point_id).where(invitations.c.meeting_id == meeting_id))).scalars())
         now = utcnow()
         new_ids = [pid for pid in point_ids if pid not in have]
@@ -179,14 +285,22 @@ class MeetingCalendar:
             ))
         return new_ids, tokens
 
-    async def _select(self, selection: InviteSelection) -> list[BridgePoint]:
+    async def _select(self, selection: InviteSelection) -> builtins.list[BridgePoint]:
+        """The points a selection names. ``under`` includes the parent itself when no level
+        is given (or when it is of that level): "everything under the district" is the
+        district hall and its communes."""
+        by_code = {p.code: p for p in await self.registry.list()}
+        unknown = [c for c in (*selection.codes, *([selection.under] if selection.under else [])) if c not in by_code]
+        if unknown:
+            raise Invalid(f"unknown bridge point code(s): {', '.join(unknown)}", code="unknown_points",
+                          details={"codes": unknown})
         chosen: dict[int, BridgePoint] = {}
         for code in selection.codes:
-            p = await self.registry.by_code(code)
+            p = by_code[code]
             chosen[p.id] = p
         if selection.under is not None:
-            root = await self.registry.by_code(selection.under)
-            for p in await self.registry.descendants(root.id):
+            root = by_code[selection.under]
+            for p in [root, *await self.registry.descendants(root.id)]:
                 if selection.level is None or p.level is selection.level:
                     chosen[p.id] = p
         elif selection.level is not None:
@@ -216,6 +330,8 @@ class MeetingCalendar:
 
     async def renew_link(self, meeting_id: int, point_id: int) -> str:
         """A fresh invitation token for one point (the old link stops working)."""
+        if (await self.get(meeting_id)).state is MeetingState.CLOSED:
+            raise Conflict("the meeting is closed", code="meeting_closed")
         token = new_token("dci")
         now = utcnow()
         async with self.db.transaction() as conn:
@@ -229,6 +345,9 @@ class MeetingCalendar:
         return token
 
     async def uninvite(self, meeting_id: int, point_id: int) -> None:
+        """Withdraw a point's invitation (its link stops working). The host point stays."""
+        if (await self.get(meeting_id)).host_point_id == point_id:
+            raise Conflict("the host point cannot be uninvited; change the host first", code="host_point")
         async with self.db.transaction() as conn:
             result = await conn.execute(invitations.delete().where(
                 invitations.c.meeting_id == meeting_id, invitations.c.point_id == point_id))

@@ -26,6 +26,7 @@ class Action(str, enum.Enum):
     MEETING_CONTROL = "meeting.control"  # open / close
     MEETING_JOIN = "meeting.join"
     CHAT_SEND = "chat.send"
+    ACCOUNT_SELF = "account.self"  # a user's own account: change password
 
 
 class Scope(str, enum.Enum):
@@ -59,6 +60,7 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.MEETING_CONTROL: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
     Action.MEETING_JOIN: Rule(EVERYONE, Scope.PARTICIPANT),
     Action.CHAT_SEND: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
+    Action.ACCOUNT_SELF: Rule(USERS),
 }
 
 

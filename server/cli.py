@@ -7,9 +7,11 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Callable, Coroutine, TypeVar
 
 import click
+
+from meetings.errors import DomainError
 
 from .config import Config, ConfigError, default_config_path, load_config
 from .logs import setup_logging
@@ -26,9 +28,7 @@ def _load(config_path: str | None, **overrides: Any) -> Config:
         raise click.UsageError(f"configuration error: {exc}") from None
 
 
-def _run(func: Callable[[], Awaitable[T]]) -> T:
-    from meetings.errors import DomainError
-
+def _run(func: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         return asyncio.run(func())
     except DomainError as exc:
@@ -106,10 +106,7 @@ def users() -> None:
 def users_create(config_path: str | None, data_dir: str | None, username: str, role: str, display_name: str,
                  point_code: str | None, password_stdin: bool) -> None:
     """Create an account. The password is read from standard input (never an argument)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     config = _load(config_path, **{"server.data_dir": data_dir})
 
     async def run() -> None:
@@ -126,6 +123,67 @@ def users_create(config_path: str | None, data_dir: str | None, username: str, r
     _run(run)
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin: no password on standard input")
+        return password
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@users.command("list")
+@config_option
+@data_dir_option
+def users_list(config_path: str | None, data_dir: str | None) -> None:
+    """Print every account: username, role, bridge point, state."""
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from .services import Services
+
+        services = await Services.start(config)
+        try:
+            found = await services.accounts.list_users()
+            codes = await services.accounts.point_codes()
+        finally:
+            await services.close()
+        for user in found:
+            point = codes.get(user.point_id or 0, "-")
+            state = "disabled" if user.disabled else "active"
+            click.echo(f"{user.username:<24} {user.role.value:<10} {point:<12} {state:<8} {user.display_name}")
+
+    _run(run)
+
+
+@users.command("set-password")
+@config_option
+@data_dir_option
+@click.option("--username", required=True)
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def users_set_password(config_path: str | None, data_dir: str | None, username: str, password_stdin: bool) -> None:
+    """Set a new password for an account (its login sessions end)."""
+    password = _read_password(password_stdin)
+    config = _load(config_path, **{"server.data_dir": data_dir})
+
+    async def run() -> None:
+        from meetings.errors import NotFound
+
+        from .services import Services
+
+        services = await Services.start(config)
+        try:
+            user = await services.accounts.by_username(username)
+            if user is None:
+                raise NotFound(f"no user {username!r}", code="user_not_found")
+            await services.accounts.set_password(user.id, password)
+        finally:
+            await services.close()
+        click.echo(f"password of {user.username} changed; their sessions were ended")
+
+    _run(run)
+
+
 @main.group()
 def points() -> None:
     """Manage the bridge-point registry (điểm cầu)."""
@@ -137,8 +195,11 @@ def points() -> None:
 @click.option("--update", is_flag=True, help="update names/levels/parents of codes already registered")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def points_import(config_path: str | None, data_dir: str | None, update: bool, file: str) -> None:
-    """Import bridge points from a CSV or YAML FILE (code, name, level, parent). All rows or none."""
-    from meetings.point_import import ImportRejected, parse_points_file
+    """Import bridge points from a CSV or YAML FILE (code, name, level, parent). All rows or none.
+
+    A rejected file prints every problem as "row N: message" on its own line and exits with 1.
+    """
+    from meetings.point_import import ImportRejected
 
     config = _load(config_path, **{"server.data_dir": data_dir})
     data = Path(file).read_bytes()
@@ -146,20 +207,22 @@ def points_import(config_path: str | None, data_dir: str | None, update: bool, f
     async def run() -> None:
         from .services import Services
 
-        rows = parse_points_file(file, data)
         services = await Services.start(config)
         try:
-            result = await services.registry.import_rows(rows, update=update)
+            result = await services.registry.import_file(file, data, update=update)
         finally:
             await services.close()
         click.echo(f"imported {result.created} new and {result.updated} updated bridge points from {file}")
 
     try:
-        _run(run)
-    except ImportRejected:
-        raise
-    except click.ClickException:
-        raise
+        asyncio.run(run())
+    except ImportRejected as exc:
+        click.echo(f"{file}: import rejected, nothing was imported ({len(exc.errors)} problem(s)):", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        sys.exit(1)
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message} [{exc.code}]") from None
 
 
 @points.command("list")

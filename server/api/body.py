@@ -23,9 +23,26 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         data = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Invalid(f"body is not valid JSON: {exc}", code="malformed_json") from None
+    if _has_surrogate(data):
+        raise Invalid("body holds text that is not valid Unicode (a lone surrogate)", code="malformed_json")
     if not isinstance(data, dict):
         raise Invalid("body must be a JSON object", code="malformed_json")
     return data
+
+
+def _has_surrogate(value: Any) -> bool:
+    """JSON may escape lone surrogates (\\ud800) that no database or encoder accepts."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def field_str(body: dict[str, Any], name: str, *, required: bool = True, max_len: int = 10000,
@@ -87,6 +104,6 @@ def path_int(request: web.Request, name: str) -> int:
         value = int(request.match_info[name])
     except (KeyError, ValueError):
         raise Invalid(f"{name}: expected an integer", code="invalid_path") from None
-    if not 0 < value < 2**63:
+    if not 0 < value < 2**31:  # SQL INTEGER on PostgreSQL
         raise Invalid(f"{name}: out of range", code="invalid_path")
     return value
