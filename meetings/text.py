@@ -10,7 +10,8 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_D_BAR = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "Ð": "D"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")  # + lone surrogates
 
 
 def nfc(text: str) -> str:
@@ -20,7 +21,8 @@ def nfc(text: str) -> str:
 def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
     stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
-    stripped = stripped.replace("đ", "d").replace("Đ", "D")
+    # đ/Đ, and the look-alike Icelandic ð/Ð that some Vietnamese sources type for Đ.
+    stripped = stripped.translate(_D_BAR)
     return _SPACES.sub(" ", stripped.casefold()).strip()
 
 

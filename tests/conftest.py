@@ -15,7 +15,7 @@ from server.config import Config, load_config
 from server.keys import SERVICES
 from server.services import Services
 
-pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.browser"]
+pytest_plugins = ["tests.fixtures.redis", "tests.fixtures.browser", "tests.fixtures.pdfs"]
 
 PASSWORD = "mat-khau-thu-nghiem"  # test accounts' password (>= 10 chars)
 REPO = Path(__file__).resolve().parent.parent
