@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from meetings.accounts import Accounts
+from meetings.audit import AuditLog
 from meetings.bus import Bus, MemoryBus
 from meetings.calendar import MeetingCalendar
 from meetings.registry import Registry
@@ -51,6 +52,7 @@ class Services:
     accounts: Accounts
     registry: Registry
     calendar: MeetingCalendar
+    audit: AuditLog
     secret: bytes
 
     @classmethod
@@ -80,6 +82,7 @@ class Services:
             ),
             registry=registry,
             calendar=MeetingCalendar(db, bus, registry, invitation_ttl=timedelta(days=config.auth.invitation_ttl_days)),
+            audit=AuditLog(db),
             secret=load_secret(config),
         )
 

@@ -152,3 +152,23 @@ chat_messages = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
     _created(),
 )
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    _id(),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("actor_kind", sa.String(16), nullable=False),  # user | point | system
+    sa.Column("actor_user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("actor_point_id", sa.Integer, sa.ForeignKey("bridge_points.id"), nullable=True),
+    sa.Column("actor_label", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("meeting_id", sa.Integer, sa.ForeignKey("meetings.id", ondelete="SET NULL"), nullable=True, index=True),
+    sa.Column("target", sa.String(255), nullable=False, default=""),
+    sa.Column("details", sa.JSON, nullable=False, default=dict),
+)
+
+# Feature tables live in their own modules on the same metadata (one module per concept);
+# importing them here keeps ``metadata`` complete for migrations and the schema test.
+from . import tables_conduct as _conduct  # noqa: E402,F401
+from . import tables_documents as _documents  # noqa: E402,F401
