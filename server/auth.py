@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 COOKIE = "diemcau_session"
 CSRF_HEADER = "X-CSRF-Token"
-_PRINCIPAL = "diemcau.principal"
-_VIA_COOKIE = "diemcau.via_cookie"
-_TOKEN = "diemcau.token"
+_PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("diemcau.principal")
+_VIA_COOKIE = web.RequestKey("diemcau.via_cookie", bool)
+_TOKEN: web.RequestKey[str | None] = web.RequestKey("diemcau.token")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 

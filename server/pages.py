@@ -67,7 +67,7 @@ STATIC_ROOT = WEB_ROOT / "static"
 TEMPLATE_ROOT = WEB_ROOT / "templates"
 IMMUTABLE = "public, max-age=31536000, immutable"
 MEETINGS_SHOWN = 300  # the latest meetings on /meetings (upcoming and open ones are among them)
-_LOCALE = "diemcau.locale"
+_LOCALE = web.RequestKey("diemcau.locale", str)
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -162,6 +162,8 @@ def nav_items(principal: Principal | None) -> list[dict[str, str]]:
         items.append({"page": "meetings", "href": "/meetings", "label": N_("Meetings")})
     if allowed(principal, Action.POINTS_VIEW):
         items.append({"page": "points", "href": "/points", "label": N_("Bridge points")})
+    if principal is not None and principal.role is Role.ADMIN:
+        items.append({"page": "audit", "href": "/audit", "label": N_("Audit log")})
     return items
 
 
@@ -502,4 +504,8 @@ def setup(app: web.Application) -> None:
     app.router.add_get(r"/meetings/{meeting_id:\d+}", meeting_page)
     app.router.add_get("/points", points_page)
     app.router.add_get("/join/{token}", join_page)
+    from . import pages_conduct  # conduct pages: console, room, audit (imports this module)
+    pages_conduct.setup(app)
+    from . import pages_documents  # the paperless pages: viewer (imports this module)
+    pages_documents.setup(app)
     app.router.add_get("/static/{path:.+}", static.handle)
