@@ -504,8 +504,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get(r"/meetings/{meeting_id:\d+}", meeting_page)
     app.router.add_get("/points", points_page)
     app.router.add_get("/join/{token}", join_page)
-    from . import pages_conduct  # conduct pages: console, room, audit (imports this module)
-    pages_conduct.setup(app)
-    from . import pages_documents  # the paperless pages: viewer (imports this module)
-    pages_documents.setup(app)
     app.router.add_get("/static/{path:.+}", static.handle)
