@@ -1,0 +1,267 @@
+"""Every aiortc 1.16 / aioice 0.13 internal that diemcau touches, in one module.
+
+aiortc has no public API for packet-level forwarding (see LAB.md), so the forwarder:
+
+* taps raw RTP on a publisher's DTLS transport (``RTCDtlsTransport._handle_rtp_data``,
+  after SRTP unprotect, before parsing) and then lets aiortc's receiver run as usual so it
+  still sends receiver reports, NACKs and REMB upstream;
+* stops the receiver's decoder thread once it has started (nothing reads the decoded
+  frames; they would pile up in an unbounded queue);
+* writes outgoing packets itself: SRTP-protect with the transport's ``_tx_srtp`` session and
+  ``sendto`` on the nominated ICE pair's datagram transport (no coroutine, no copy);
+* keeps each subscriber's ``RTCRtpSender`` for RTCP: feeds the counters its sender reports
+  use, and intercepts its ``_handle_rtcp_packet`` to route NACK/PLI/FIR/REMB to diemcau.
+
+:func:`check_aiortc_internals` verifies all of it against the installed aiortc; the test
+suite runs it, and :meth:`media.Room.create_peer` refuses to work when it fails.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aioice.ice
+import aiortc
+from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_AIORTC = "1.16."
+
+_TAP_MARK = "_diemcau_rtp_tap"
+_SENDER_MARK = "_diemcau_sender_hooked"
+_RECEIVER_MARK = "_diemcau_receiver_hooked"
+
+# Name-mangled private attributes of RTCRtpSender / RTCRtpReceiver.
+_S_PACKETS = "_RTCRtpSender__packet_count"
+_S_OCTETS = "_RTCRtpSender__octet_count"
+_S_NTP = "_RTCRtpSender__ntp_timestamp"
+_S_RTP_TS = "_RTCRtpSender__rtp_timestamp"
+_S_RTX_PT = "_RTCRtpSender__rtx_payload_type"
+_R_STOP_DECODER = "_RTCRtpReceiver__stop_decoder"
+_R_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"
+_R_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
+
+RtpTap = Callable[[bytes, bool], bool]
+"""Gets each plain RTP packet first (``after_routing`` False); returning True asks to be
+called again with ``after_routing`` True once aiortc's own routing ran."""
+
+
+def check_aiortc_internals() -> list[str]:
+    """Problems found with the aiortc internals this module relies on (empty when fine).
+
+    Must run inside an event loop (aiortc objects grab it on construction)."""
+    problems: list[str] = []
+    if not aiortc.__version__.startswith(SUPPORTED_AIORTC):
+        problems.append(f"aiortc {aiortc.__version__} is not {SUPPORTED_AIORTC}x")
+
+    def need(obj: Any, name: str, what: str) -> None:
+        if not hasattr(obj, name):
+            problems.append(f"{what} has no attribute {name}")
+
+    for name in ("_handle_rtp_data", "_handle_rtcp_data", "_send_rtp"):
+        fn = getattr(RTCDtlsTransport, name, None)
+        if fn is None or not inspect.iscoroutinefunction(fn):
+            problems.append(f"RTCDtlsTransport.{name} is missing or not a coroutine")
+    sig = inspect.signature(RTCDtlsTransport._handle_rtp_data)
+    if list(sig.parameters) != ["self", "data", "arrival_time_ms"]:
+        problems.append(f"RTCDtlsTransport._handle_rtp_data signature changed: {sig}")
+    src = inspect.getsource(RTCDtlsTransport._recv_next)
+    if "self._handle_rtp_data(" not in src or "_rx_srtp.unprotect(" not in src:
+        problems.append("RTCDtlsTransport._recv_next no longer calls _handle_rtp_data")
+    if State.CONNECTED is None:  # pragma: no cover - import above would fail first
+        problems.append("aiortc.rtcdtlstransport.State.CONNECTED missing")
+    for name in ("_nominated",):
+        if name not in inspect.getsource(aioice.ice.Connection.__init__):
+            problems.append(f"aioice Connection has no {name}")
+    need(aioice.ice.CandidatePair, "remote_addr", "aioice CandidatePair")
+    if "self.transport =" not in inspect.getsource(aioice.ice.StunProtocol.connection_made):
+        problems.append("aioice StunProtocol no longer keeps .transport")
+
+    pc = aiortc.RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendonly")
+    sender, receiver = transceiver.sender, transceiver.receiver
+    dtls = sender.transport
+    for name in ("_rtp_router", "_tx_srtp", "_state", "_transport"):
+        need(dtls, name, "RTCDtlsTransport")
+    need(dtls._rtp_router, "ssrc_table", "RtpRouter")
+    need(dtls.transport, "_connection", "RTCIceTransport")
+    for name in ("_ssrc", "_rtx_ssrc", "_handle_rtcp_packet", "send", _S_PACKETS, _S_OCTETS,
+                 _S_NTP, _S_RTP_TS, _S_RTX_PT):
+        need(sender, name, "RTCRtpSender")
+    for name in ("receive", _R_STOP_DECODER, _R_DECODER_THREAD, _R_RTCP_SSRC):
+        need(receiver, name, "RTCRtpReceiver")
+    for name in ("_codecs", "_headerExtensions", "_offerDirection"):
+        need(transceiver, name, "RTCRtpTransceiver")
+    if "self.__track.recv()" not in inspect.getsource(RTCRtpSender._next_encoded_frame):
+        problems.append("RTCRtpSender no longer pulls frames from track.recv()")
+    if "_handle_rtcp_packet(packet)" not in inspect.getsource(RTCDtlsTransport._handle_rtcp_data):
+        problems.append("RTCDtlsTransport no longer routes RTCP via _handle_rtcp_packet")
+    return problems
+
+
+# --- receive side ---------------------------------------------------------------------------
+
+def install_rtp_tap(dtls: RTCDtlsTransport, tap: RtpTap) -> bool:
+    """Give ``tap`` every plain RTP packet of ``dtls`` before aiortc parses it. If ``tap``
+    returns True (unknown stream), it is called again after aiortc routed the packet (aiortc
+    learns SSRCs by payload type). False if a tap was already installed."""
+    if getattr(dtls, _TAP_MARK, False):
+        return False
+    original = dtls._handle_rtp_data
+
+    async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+        try:
+            again = tap(data, False)
+        except Exception:
+            logger.exception("RTP tap failed")
+            again = False
+        await original(data, arrival_time_ms)
+        if again:
+            try:
+                tap(data, True)
+            except Exception:
+                logger.exception("RTP tap failed")
+
+    dtls._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+    setattr(dtls, _TAP_MARK, True)
+    return True
+
+
+def remove_rtp_tap(dtls: RTCDtlsTransport) -> None:
+    """Undo :func:`install_rtp_tap` (drop the instance attribute)."""
+    if getattr(dtls, _TAP_MARK, False):
+        dtls.__dict__.pop("_handle_rtp_data", None)
+        setattr(dtls, _TAP_MARK, False)
+
+
+def routed_receiver(dtls: RTCDtlsTransport, ssrc: int) -> Any:
+    """The receiver aiortc routes ``ssrc`` to (after it learnt it), or None."""
+    return dtls._rtp_router.ssrc_table.get(ssrc)
+
+
+def hook_receiver(receiver: RTCRtpReceiver,
+                  on_receive: Callable[[RTCRtpReceiveParameters], None]) -> None:
+    """Once aiortc starts ``receiver``: stop its decoder (the relay never decodes) and
+    report the negotiated receive parameters (SSRCs, RTX, payload types, extensions)."""
+    if getattr(receiver, _RECEIVER_MARK, False):
+        return
+    original = receiver.receive
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        await original(parameters)
+        if getattr(receiver, _R_DECODER_THREAD) is not None:
+            getattr(receiver, _R_STOP_DECODER)()
+        on_receive(parameters)
+
+    receiver.receive = receive  # type: ignore[method-assign]
+    setattr(receiver, _RECEIVER_MARK, True)
+
+
+def decoder_running(receiver: RTCRtpReceiver) -> bool:
+    """Whether aiortc's decoder thread of ``receiver`` is alive (never, once hooked)."""
+    return getattr(receiver, _R_DECODER_THREAD) is not None
+
+
+def receiver_rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC the receiver puts in its RTCP feedback."""
+    value = getattr(receiver, _R_RTCP_SSRC)
+    return int(value) if value is not None else None
+
+
+# --- send side ------------------------------------------------------------------------------
+
+def hook_sender(sender: RTCRtpSender, *, on_send: Callable[[RTCRtpSendParameters], None],
+                on_rtcp: Callable[[Any], bool]) -> None:
+    """Report when aiortc starts ``sender`` (its SRTP session is ready then) and give each
+    RTCP packet routed to it to ``on_rtcp`` first; aiortc handles those it returns False for."""
+    if getattr(sender, _SENDER_MARK, False):
+        return
+    original_send = sender.send
+    original_rtcp: Callable[[Any], Awaitable[None]] = sender._handle_rtcp_packet
+
+    async def send(parameters: RTCRtpSendParameters) -> None:
+        await original_send(parameters)
+        on_send(parameters)
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        try:
+            handled = on_rtcp(packet)
+        except Exception:
+            logger.exception("RTCP hook failed")
+            handled = True
+        if not handled:
+            await original_rtcp(packet)
+
+    sender.send = send  # type: ignore[method-assign]
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+    setattr(sender, _SENDER_MARK, True)
+
+
+def sender_rtx_payload_type(sender: RTCRtpSender) -> int | None:
+    value = getattr(sender, _S_RTX_PT)
+    return int(value) if value is not None else None
+
+
+def feed_sender_report(sender: RTCRtpSender, ntp_time: int, rtp_timestamp: int,
+                       packets: int, octets: int) -> None:
+    """Set what the sender's next RTCP sender report says."""
+    d = sender.__dict__
+    d[_S_NTP] = ntp_time
+    d[_S_RTP_TS] = rtp_timestamp
+    d[_S_PACKETS] = packets
+    d[_S_OCTETS] = octets
+
+
+class RawWriter:
+    """Writes plain RTP/RTCP through a DTLS transport's SRTP session straight to the
+    nominated ICE pair, synchronously. Raises ConnectionError once the transport is gone."""
+
+    __slots__ = ("_connection", "_dtls", "_limit")
+
+    def __init__(self, dtls: RTCDtlsTransport, buffer_limit: int) -> None:
+        self._dtls = dtls
+        self._connection = dtls.transport._connection
+        self._limit = buffer_limit
+
+    def _target(self) -> tuple[Any, tuple[str, int]]:
+        """The nominated pair's datagram transport (asyncio's selector transport, which has
+        ``get_write_buffer_size``) and the remote address."""
+        if self._dtls._state != State.CONNECTED:
+            raise ConnectionError("DTLS transport is not connected")
+        pair = self._connection._nominated.get(1)
+        if pair is None:
+            raise ConnectionError("no nominated ICE pair")
+        transport = pair.protocol.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionError("ICE socket closed")
+        return transport, pair.remote_addr
+
+    def write_rtp(self, data: bytes) -> bool:
+        """Send one RTP packet; False (dropped) while the socket's write buffer is over the
+        limit."""
+        transport, addr = self._target()
+        if transport.get_write_buffer_size() > self._limit:
+            return False
+        transport.sendto(self._dtls._tx_srtp.protect(data), addr)
+        return True
+
+    def write_rtcp(self, data: bytes) -> bool:
+        transport, addr = self._target()
+        if transport.get_write_buffer_size() > self._limit:
+            return False
+        transport.sendto(self._dtls._tx_srtp.protect_rtcp(data), addr)
+        return True
+
+    def buffered(self) -> int:
+        """Bytes waiting in the socket's write buffer (0 when not connected)."""
+        try:
+            transport, _ = self._target()
+        except ConnectionError:
+            return 0
+        return transport.get_write_buffer_size()

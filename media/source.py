@@ -1,0 +1,168 @@
+"""A published stream (nguồn): fans packets out to sinks and rate-limits keyframe requests
+to whoever feeds it. The feeder may be a local aiortc peer (media.peer), or later a worker
+process or an upstream node of the cascade: anything that calls :meth:`Source.push` and
+answers keyframe requests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from media.codecs import CodecSpec
+from media.packet import MediaPacket
+
+logger = logging.getLogger(__name__)
+
+KeyframeRequester = Callable[[], None]
+"Asks the feeder for a keyframe (e.g. sends a PLI to the publisher). Must not block."
+
+
+def ntp_now() -> int:
+    """The current time as a 64-bit NTP timestamp."""
+    t = time.time() + 2_208_988_800
+    return (int(t) << 32) | int((t % 1) * 4_294_967_296)
+
+
+class PacketSink(Protocol):
+    """Whatever consumes a source's packets (an outgoing stream to a subscriber, later a
+    link to a worker process or a downstream node)."""
+
+    def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
+        """Called for every packet, synchronously; must be cheap and must not raise."""
+
+    def on_source_ended(self, source: Source) -> None:
+        """The source closed (publisher left); the sink must forget it."""
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Counters of one source."""
+
+    packets: int = 0
+    bytes: int = 0
+    keyframes: int = 0
+    retransmitted: int = 0
+    "Packets that arrived as RTX retransmissions (repairs of the publisher's hop)."
+    keyframe_requests: int = 0
+    "Requests asked of the source (by sinks or subscribers)."
+    keyframe_requests_sent: int = 0
+    "Requests passed to the feeder after rate limiting."
+    sink_errors: int = 0
+
+
+class Source:
+    """One published track: forwards each packet to every attached sink and turns keyframe
+    requests into at most one request to the feeder per ``min_keyframe_interval`` (a request
+    made inside the interval is sent when it ends, unless a keyframe came meanwhile)."""
+
+    def __init__(self, source_id: str, participant_id: str, codec: CodecSpec, *,
+                 request_keyframe: KeyframeRequester | None = None,
+                 min_keyframe_interval: float = 0.5) -> None:
+        self.source_id = source_id
+        self.participant_id = participant_id
+        self.codec = codec
+        self.stats = SourceStats()
+        self._request_keyframe = request_keyframe
+        self._min_interval = min_keyframe_interval
+        self._sinks: dict[PacketSink, None] = {}
+        self._fanout: tuple[PacketSink, ...] = ()
+        self._last_request = -1e9
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._closed = False
+        self.last_keyframe_at: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.codec.kind
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def sinks(self) -> tuple[PacketSink, ...]:
+        return self._fanout
+
+    def set_keyframe_requester(self, request_keyframe: KeyframeRequester | None) -> None:
+        self._request_keyframe = request_keyframe
+
+    def add_sink(self, sink: PacketSink) -> None:
+        if self._closed:
+            raise RuntimeError("source is closed")
+        self._sinks[sink] = None
+        self._fanout = tuple(self._sinks)
+
+    def remove_sink(self, sink: PacketSink) -> None:
+        if sink in self._sinks:
+            del self._sinks[sink]
+            self._fanout = tuple(self._sinks)
+
+    def push(self, packet: MediaPacket) -> None:
+        """Forward one packet to every sink. A failing sink is detached; others go on."""
+        if self._closed:
+            return
+        stats = self.stats
+        stats.packets += 1
+        stats.bytes += len(packet.payload)
+        if packet.keyframe and self.codec.kind == "video":
+            stats.keyframes += 1
+            self.last_keyframe_at = time.monotonic()
+            if self._timer is not None:  # the pending request is answered
+                self._timer.cancel()
+                self._timer = None
+        if not self._fanout:
+            return
+        ntp = ntp_now()
+        for sink in self._fanout:
+            try:
+                sink.on_packet(self, packet, ntp)
+            except Exception:
+                stats.sink_errors += 1
+                logger.exception("sink %r failed on %s; detaching it", sink, self.source_id)
+                self.remove_sink(sink)
+
+    def request_keyframe(self) -> None:
+        """Ask for a keyframe, rate-limited (see class doc). Audio sources ignore it."""
+        if self._closed or self.codec.kind != "video":
+            return
+        self.stats.keyframe_requests += 1
+        wait = self._last_request + self._min_interval - time.monotonic()
+        if wait <= 0:
+            self._send_request()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(wait, self._send_request)
+
+    def _send_request(self) -> None:
+        self._timer = None
+        if self._closed or self._request_keyframe is None:
+            return
+        self._last_request = time.monotonic()
+        self.stats.keyframe_requests_sent += 1
+        try:
+            self._request_keyframe()
+        except Exception:
+            logger.exception("keyframe request for %s failed", self.source_id)
+
+    def close(self) -> None:
+        """End the source: cancel timers, tell every sink. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        sinks, self._sinks, self._fanout = self._fanout, {}, ()
+        for sink in sinks:
+            try:
+                sink.on_source_ended(self)
+            except Exception:
+                logger.exception("sink %r failed to handle end of %s", sink, self.source_id)
+        self._request_keyframe = None
+
+    def __repr__(self) -> str:
+        return f"Source({self.source_id!r}, {self.codec})"
