@@ -102,7 +102,35 @@ def check_aiortc_internals() -> list[str]:
         problems.append("RTCRtpSender no longer pulls frames from track.recv()")
     if "_handle_rtcp_packet(packet)" not in inspect.getsource(RTCDtlsTransport._handle_rtcp_data):
         problems.append("RTCDtlsTransport no longer routes RTCP via _handle_rtcp_packet")
+    if "get_host_addresses(" not in inspect.getsource(aioice.ice.Connection.gather_candidates):
+        problems.append("aioice Connection.gather_candidates no longer calls get_host_addresses")
     return problems
+
+
+# --- ICE host addresses ---------------------------------------------------------------------
+
+def use_host_addresses(addresses: tuple[str, ...]) -> Callable[[], None]:
+    """Gather host candidates only on ``addresses`` (e.g. ``("127.0.0.1",)`` in tests, or the
+    server's LAN address), for every peer connection of this process (aioice reads a
+    module-level function, so this is process-wide). Empty: aioice's default (every
+    interface but loopback). Returns a function that restores the previous behaviour."""
+    if not addresses:
+        return lambda: None
+    chosen = list(addresses)
+    v4 = [a for a in chosen if ":" not in a]
+    v6 = [a for a in chosen if ":" in a]
+    previous = aioice.ice.get_host_addresses
+
+    def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return (v4 if use_ipv4 else []) + (v6 if use_ipv6 else [])
+
+    aioice.ice.get_host_addresses = get_host_addresses
+
+    def restore() -> None:
+        if aioice.ice.get_host_addresses is get_host_addresses:
+            aioice.ice.get_host_addresses = previous
+
+    return restore
 
 
 # --- receive side ---------------------------------------------------------------------------

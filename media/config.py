@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 from media.errors import MediaError
@@ -50,6 +51,9 @@ class MediaConfig:
     "Retransmission budget per outgoing stream (token bucket, burst = one second)."
     send_buffer_limit_bytes: int = 262144
     "Packets to a subscriber are dropped while its socket's write buffer holds more."
+    host_addresses: tuple[str, ...] = ()
+    "Local IP addresses ICE gathers host candidates on (empty: every interface but loopback);"
+    " applied process-wide with :func:`media.aiortc_hooks.use_host_addresses`."
 
     def __post_init__(self) -> None:
         for name in self.video_codecs:
@@ -62,6 +66,14 @@ class MediaConfig:
             raise MediaError("invalid_config", "history_size must be a power of two >= 16")
         if self.keyframe_min_interval_s <= 0 or self.keyframe_retry_s <= 0:
             raise MediaError("invalid_config", "keyframe intervals must be positive")
+        for address in self.host_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise MediaError("invalid_config", f"not an IP address: {address!r}") from None
+        for server in self.ice_servers:
+            if not server.urls.startswith(("stun:", "turn:", "turns:")):
+                raise MediaError("invalid_config", f"not a STUN/TURN URL: {server.urls!r}")
         for n in ("max_sdp_bytes", "max_m_lines", "max_candidates", "max_candidate_length",
                   "max_line_length", "send_buffer_limit_bytes"):
             if getattr(self, n) <= 0:

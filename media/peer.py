@@ -35,7 +35,9 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpRtpfbPacket,
+    RtcpSrPacket,
     unpack_remb_fci,
 )
 
@@ -47,7 +49,7 @@ from media.inbound import InboundDemux, ext_id
 from media.rtp import URI_ABS_SEND_TIME, URI_AUDIO_LEVEL, URI_MID
 from media.sdp_guard import validate_offer
 from media.sink import Sink
-from media.source import Source
+from media.source import Source, ntp_now
 from media.stream import StreamParams
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,11 @@ class Peer:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def broken(self) -> bool:
+        """An offer failed after it was applied: the peer must be removed."""
+        return self._broken
 
     @property
     def connection_state(self) -> str:
@@ -319,6 +326,9 @@ class Peer:
     # --- packet path --------------------------------------------------------------------
 
     def _on_slot_rtcp(self, sink: Sink, packet: Any) -> bool:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            _note_reports(sink, packet.reports)
+            return False  # aiortc keeps its own statistics too
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             sink.on_nack(list(packet.lost))
             return True
@@ -370,3 +380,18 @@ class Peer:
 
     def __repr__(self) -> str:
         return f"Peer({self.participant_id!r}, {self.connection_state})"
+
+
+def _note_reports(sink: Sink, reports: list[Any]) -> None:
+    """Loss and round trip time from the subscriber's report blocks about this stream."""
+    for report in reports:
+        if report.ssrc != sink.params.ssrc:
+            continue
+        stats = sink.stats
+        stats.reports += 1
+        stats.fraction_lost = report.fraction_lost / 256.0
+        if report.lsr:
+            middle = (ntp_now() >> 16) & 0xFFFFFFFF
+            delay = (middle - report.lsr - report.dlsr) & 0xFFFFFFFF
+            if delay < 0x80000000:
+                stats.rtt_ms = delay * 1000.0 / 65536.0

@@ -52,6 +52,12 @@ class SinkStats:
     "Times the stream (re)started waiting for a keyframe."
     switches: int = 0
     remb_bps: int | None = None
+    fraction_lost: float | None = None
+    "Loss the subscriber reported for this stream in its last receiver report (0..1)."
+    rtt_ms: float | None = None
+    "Round trip time computed from the subscriber's last receiver report."
+    reports: int = 0
+    "Receiver reports received for this stream."
     errors: list[str] = field(default_factory=list)
 
 

@@ -27,6 +27,30 @@ class Action(str, enum.Enum):
     MEETING_JOIN = "meeting.join"
     CHAT_SEND = "chat.send"
     ACCOUNT_SELF = "account.self"  # a user's own account: change password
+    # meeting conduct: floor, attendance, votes, minutes, audit
+    FLOOR_REQUEST = "floor.request"  # ask for the floor for one's own point
+    FLOOR_CONTROL = "floor.control"  # grant / revoke, mute, remove points, lock the meeting
+    ATTENDANCE_SET = "attendance.set"  # mark any invited point present / absent
+    ATTENDANCE_SELF = "attendance.self"  # a point reports itself (headcount, roll call)
+    ROLL_CALL = "attendance.roll_call"  # start / close a roll call
+    VOTE_CONTROL = "vote.control"  # open / close / publish votes
+    VOTE_CAST = "vote.cast"
+    VOTE_RESULT_EARLY = "vote.result_early"  # see counts before they are published
+    MINUTES_EDIT = "minutes.edit"  # conclusions, generate and read minutes drafts
+    AUDIT_VIEW = "audit.view"
+    # paperless documents (họp không giấy)
+    AGENDA_VIEW = "agenda.view"  # a published agenda (staff also see drafts)
+    AGENDA_EDIT = "agenda.edit"  # items, order, publication, the current item
+    DOCUMENT_UPLOAD = "document.upload"  # upload, replace (new version)
+    DOCUMENT_VIEW = "document.view"  # plus each document's own visibility check
+    ANNOTATE = "annotate"  # the caller's private layer
+    ANNOTATE_SHARED = "annotate.shared"  # the shared layer everyone sees live
+    PRESENT = "present"  # drive the presenter view followers see
+    FOLLOW = "follow"  # say whether one follows the presenter
+    # media (the SFU): publishing camera/microphone, the chair's console, the main screen
+    MEDIA_PUBLISH = "media.publish"  # send camera/microphone/screen (observers only receive)
+    MEDIA_CONSOLE = "media.console"  # the grid of thumbnails and the quality stats
+    MEDIA_MAIN_SCREEN = "media.main_screen"  # put a point on everyone's main screen
 
 
 class Scope(str, enum.Enum):
@@ -61,6 +85,27 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.MEETING_JOIN: Rule(EVERYONE, Scope.PARTICIPANT),
     Action.CHAT_SEND: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
     Action.ACCOUNT_SELF: Rule(USERS),
+    Action.FLOOR_REQUEST: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
+    Action.FLOOR_CONTROL: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
+    Action.ATTENDANCE_SET: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.ATTENDANCE_SELF: Rule(frozenset({ADMIN, POINT, DELEGATE, CHAIR, SECRETARY}), Scope.PARTICIPANT),
+    Action.ROLL_CALL: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
+    Action.VOTE_CONTROL: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
+    Action.VOTE_CAST: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
+    Action.VOTE_RESULT_EARLY: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.MINUTES_EDIT: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.AUDIT_VIEW: Rule(frozenset({ADMIN})),
+    Action.AGENDA_VIEW: Rule(EVERYONE, Scope.PARTICIPANT),
+    Action.AGENDA_EDIT: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.DOCUMENT_UPLOAD: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.DOCUMENT_VIEW: Rule(EVERYONE, Scope.PARTICIPANT),
+    Action.ANNOTATE: Rule(EVERYONE, Scope.PARTICIPANT),
+    Action.ANNOTATE_SHARED: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.PRESENT: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.FOLLOW: Rule(EVERYONE, Scope.PARTICIPANT),
+    Action.MEDIA_PUBLISH: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
+    Action.MEDIA_CONSOLE: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
+    Action.MEDIA_MAIN_SCREEN: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
 }
 
 

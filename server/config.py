@@ -78,6 +78,66 @@ class I18nConfig:
 
 
 @dataclass(frozen=True)
+class DocumentsConfig:
+    """Limits and rendering of uploaded documents (see ``meetings.documents.DocumentLimits``)."""
+
+    max_bytes: int = _opt(100 * 1024 * 1024, min=1, max=1 << 40)
+    max_pages: int = _opt(2000, min=1, max=1_000_000)
+    max_page_pt: float = _opt(14400.0, min=72, max=1_000_000)
+    view_width_px: int = _opt(1240, min=16, max=20000)
+    thumb_width_px: int = _opt(200, min=16, max=20000)
+    image_quality: int = _opt(80, min=1, max=100)
+    render_timeout_s: float = _opt(10.0, min=0.05, max=3600)
+    probe_timeout_s: float = _opt(30.0, min=0.05, max=3600)
+    worker_memory_mb: int = _opt(1536, min=256, max=1 << 26)
+    workers: int = _opt(2, min=1, max=64)
+    cache_dir: str = ""
+
+
+def _url_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """The SFU (see docs/media.md); mapped to ``media.MediaConfig`` by ``server.media_config``.
+
+    Lists are comma-separated strings (``ice_servers``, ``host_addresses``), which keeps the
+    YAML, the environment variable and the default in one simple form."""
+
+    ice_servers: str = ""
+    ice_username: str = ""
+    ice_credential: str = ""
+    host_addresses: str = ""
+    audio_slots: int = _opt(3, min=0, max=8)
+    max_grid: int = _opt(9, min=0, max=25)
+    stats_interval_s: float = _opt(3.0, min=0.5, max=300)
+    workers: int = _opt(0, min=0, max=256)
+    max_sdp_bytes: int = _opt(65536, min=1024, max=1 << 20)
+    max_m_lines: int = _opt(64, min=1, max=256)
+
+    def __post_init__(self) -> None:
+        import ipaddress
+
+        for url in self.server_urls:
+            if not url.startswith(("stun:", "turn:", "turns:")) or len(url) > 256:
+                raise ConfigError(f"media.ice_servers: not a stun:/turn:/turns: URL: {url!r}")
+        for address in self.addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(f"media.host_addresses: not an IP address: {address!r}") from None
+
+    @property
+    def server_urls(self) -> tuple[str, ...]:
+        return _url_list(self.ice_servers)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        return _url_list(self.host_addresses)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -85,6 +145,8 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     signalling: SignallingConfig = field(default_factory=SignallingConfig)
     i18n: I18nConfig = field(default_factory=I18nConfig)
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    media: MediaSettings = field(default_factory=MediaSettings)
 
     @property
     def data_path(self) -> Path:

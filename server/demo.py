@@ -84,6 +84,10 @@ class DemoReport:
     device_code: str
     device_name: str
     device_token: str | None
+    agenda_items: int = 0
+    """Items of the demo meeting's agenda (chương trình họp)."""
+    documents: int = 0
+    """Documents of the demo meeting (Vietnamese PDFs generated at seeding)."""
 
     @property
     def created_anything(self) -> bool:
@@ -110,6 +114,8 @@ class DemoReport:
         lines.append(f"Meeting #{self.meeting_id}: {self.meeting_title}")
         lines.append(f"  scheduled for {when}; {self.invited} bridge points invited"
                      + ("" if self.meeting_created else " (already seeded)"))
+        lines.append(f"  agenda (chương trình họp): {self.agenda_items} items, published; "
+                     f"documents (tài liệu): {self.documents} Vietnamese PDFs")
         if self.join_links:
             lines.append("  Join links (one bridge point each, shown once):")
             for link in self.join_links:
@@ -190,12 +196,50 @@ async def _seed_meeting(services: Services) -> tuple[Meeting, bool, tuple[DemoLi
     return meeting, True, links
 
 
+DEMO_AGENDA = (
+    ("Khai mạc, giới thiệu thành phần tham dự tại các điểm cầu", "Văn phòng UBND tỉnh", 10),
+    ("Báo cáo kết quả xây dựng chính quyền điện tử 6 tháng đầu năm", "Sở Thông tin và Truyền thông", 30),
+    ("Thảo luận tại các điểm cầu huyện, xã", "Các huyện, xã", 45),
+    ("Kế hoạch chuyển đổi số cấp xã 6 tháng cuối năm", "Sở Thông tin và Truyền thông", 20),
+    ("Kết luận của đồng chí Chủ tịch UBND tỉnh", "Chủ tịch UBND tỉnh", 15),
+)
+
+
+async def _seed_papers(services: Services, meeting: Meeting) -> tuple[int, int]:
+    """The meeting's agenda (published) and its Vietnamese documents, once."""
+    import asyncio
+
+    from meetings.agenda import AgendaItemDraft
+    from meetings.documents.samples import SAMPLES, sample_pdf
+    from meetings.library import DocumentDraft
+    from meetings.library_models import DocumentAccess
+
+    agenda = await services.agenda.get(meeting.id)
+    if not agenda.items:
+        for title, presenter, minutes in DEMO_AGENDA:
+            await services.agenda.create(meeting.id, AgendaItemDraft(title, presenter, minutes))
+        agenda = await services.agenda.publish(meeting.id)
+    items = agenda.children_of(None)
+    existing = await services.library.list(meeting.id)
+    if not existing:
+        for sample in SAMPLES:
+            data = await asyncio.to_thread(sample_pdf, sample)
+            stored = services.files.put_bytes(data)
+            access = DocumentAccess("restricted", ("chair", "secretary")) if sample.restricted else DocumentAccess()
+            item = items[sample.agenda_index].id if sample.agenda_index < len(items) else None
+            await services.library.add(meeting.id, stored, f"tai-lieu-{len(existing) + 1}.pdf",
+                                       DocumentDraft(sample.title, item, access), None)
+            existing = await services.library.list(meeting.id)
+    return len(agenda.items), len(existing)
+
+
 async def seed_demo(services: Services) -> DemoReport:
     """Seed the demo province, accounts, meeting and device token (idempotent)."""
     points_created, points_total = await _seed_points(services)
     accounts = await _seed_accounts(services)
     meeting, meeting_created, links = await _seed_meeting(services)
     invited = len(await services.calendar.invitations(meeting.id))
+    agenda_items, documents = await _seed_papers(services, meeting)
     device = await services.registry.by_code(DEVICE_POINT_CODE)
     token = None
     if not any(t.revoked_at is None for t in await services.registry.list_tokens(device.id)):
@@ -209,6 +253,8 @@ async def seed_demo(services: Services) -> DemoReport:
         meeting_starts_at=meeting.starts_at,
         meeting_created=meeting_created,
         invited=invited,
+        agenda_items=agenda_items,
+        documents=documents,
         join_links=links,
         device_code=device.code,
         device_name=device.name,

@@ -134,6 +134,33 @@ ERROR_MESSAGES: dict[str, str] = {
     "not_joined": N_("You are no longer in this meeting. Reload the page to join again."),
     "text_empty": N_("The message is empty."),
     "text_too_long": N_("The message is too long."),
+    # media (WebSocket media.*)
+    "invalid_sdp": N_("The video connection could not be set up. Reload the page."),
+    "unsupported_codec": N_("This browser cannot send or receive video in a format the server supports."),
+    "invalid_candidate": N_("The video connection could not be set up. Reload the page."),
+    # meeting conduct: floor, attendance, votes, minutes
+    "no_point": N_("Only a bridge point, or a delegate attending from one, can do this."),
+    "already_requested": N_("Your point has already asked for the floor."),
+    "floor_request_not_found": N_("This request to speak no longer exists."),
+    "queue_empty": N_("Nobody is waiting for the floor."),
+    "no_speaker": N_("Nobody has the floor."),
+    "point_removed": N_("This bridge point was removed from the meeting."),
+    "invalid_status": N_("Choose online, in the hall or absent."),
+    "invalid_headcount": N_("The number of attendees is not valid."),
+    "roll_call_open": N_("A roll call is already running."),
+    "no_roll_call": N_("No roll call is running."),
+    "vote_not_found": N_("This vote does not exist."),
+    "vote_closed": N_("Voting has closed."),
+    "vote_open": N_("Close the vote before publishing its result."),
+    "already_voted": N_("You have already voted."),
+    "not_eligible": N_("You are not among those entitled to this vote."),
+    "not_present": N_("Only those present in the meeting may vote."),
+    "invalid_choice": N_("This choice is not on the ballot."),
+    "invalid_choices": N_("The choices of the vote are not valid."),
+    "invalid_agenda_item": N_("This agenda item is not in the meeting."),
+    "result_hidden": N_("The result has not been published yet."),
+    "minutes_not_found": N_("This version of the minutes does not exist."),
+    "meeting_locked": N_("The meeting is locked: no new participants may join."),
 }
 
 LEVEL_LABELS = {"province": N_("Province"), "district": N_("District"), "commune": N_("Commune")}

@@ -24,3 +24,19 @@ class Metrics:
         self.meeting_participants = Gauge("diemcau_meeting_participants",
                                           "Sessions joined to meetings on this node", ["meeting"], registry=r)
         self.bus_events = Counter("diemcau_bus_events_total", "Bus events delivered to this node", registry=r)
+        # media (SFU): per-meeting counts, forwarding totals, per-point link quality (label
+        # sets bounded by server.media_stats.MAX_POINT_SERIES and removed when points leave)
+        self.media_publishers = Gauge("diemcau_media_publishers",
+                                      "Sessions publishing media, per meeting", ["meeting"], registry=r)
+        self.media_subscribers = Gauge("diemcau_media_subscribers",
+                                       "Sessions with a media connection, per meeting", ["meeting"],
+                                       registry=r)
+        self.media_forwarded_packets = Counter("diemcau_media_forwarded_packets_total",
+                                               "RTP packets forwarded to subscribers", registry=r)
+        self.media_forwarded_bytes = Counter("diemcau_media_forwarded_bytes_total",
+                                             "RTP payload bytes forwarded to subscribers", registry=r)
+        self.media_point_loss = Gauge("diemcau_media_point_loss_ratio",
+                                      "Packet loss a point reports on its main stream (0..1)",
+                                      ["meeting", "point"], registry=r)
+        self.media_point_rtt = Gauge("diemcau_media_point_rtt_seconds",
+                                     "Round trip time to a point", ["meeting", "point"], registry=r)

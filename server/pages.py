@@ -162,7 +162,7 @@ def nav_items(principal: Principal | None) -> list[dict[str, str]]:
         items.append({"page": "meetings", "href": "/meetings", "label": N_("Meetings")})
     if allowed(principal, Action.POINTS_VIEW):
         items.append({"page": "points", "href": "/points", "label": N_("Bridge points")})
-    if principal is not None and principal.role is Role.ADMIN:
+    if allowed(principal, Action.AUDIT_VIEW):
         items.append({"page": "audit", "href": "/audit", "label": N_("Audit log")})
     return items
 
@@ -504,4 +504,10 @@ def setup(app: web.Application) -> None:
     app.router.add_get(r"/meetings/{meeting_id:\d+}", meeting_page)
     app.router.add_get("/points", points_page)
     app.router.add_get("/join/{token}", join_page)
+    from . import pages_conduct  # conduct pages: console, room, audit (imports this module)
+    pages_conduct.setup(app)
+    from . import pages_documents  # the paperless pages: viewer (imports this module)
+    pages_documents.setup(app)
+    from . import pages_room  # the video room (and the video_config global for room.html)
+    pages_room.setup(app)
     app.router.add_get("/static/{path:.+}", static.handle)

@@ -9,12 +9,21 @@ from datetime import timedelta
 from pathlib import Path
 
 from meetings.accounts import Accounts
+from meetings.agenda import AgendaBook
+from meetings.annotations import AnnotationBook
+from meetings.attendance import Attendance, LivePresence
 from meetings.audit import AuditLog
 from meetings.bus import Bus, MemoryBus
 from meetings.calendar import MeetingCalendar
+from meetings.documents import DocumentLimits, PageRenderer
+from meetings.floor import FloorControl
+from meetings.library import DocumentLibrary
+from meetings.minutes import MinutesService
+from meetings.presenter import PresenterDesk
 from meetings.registry import Registry
 from meetings.store.db import Database
 from meetings.store.files import FileStore
+from meetings.votes import Votes
 
 from .config import Config
 
@@ -33,6 +42,25 @@ def load_secret(config: Config) -> bytes:
         tmp.chmod(0o600)
         tmp.replace(path)
     return path.read_text(encoding="ascii").strip().encode("ascii")
+
+
+def document_limits(config: Config) -> DocumentLimits:
+    """The document engine's limits from the ``documents`` config section."""
+    c = config.documents
+    return DocumentLimits(
+        max_bytes=c.max_bytes, max_pages=c.max_pages, max_page_pt=c.max_page_pt,
+        view_width_px=c.view_width_px, thumb_width_px=c.thumb_width_px,
+        max_pixels=max(16_000_000, c.view_width_px ** 2), image_quality=c.image_quality,
+        render_timeout_s=c.render_timeout_s, probe_timeout_s=c.probe_timeout_s,
+        worker_memory_bytes=c.worker_memory_mb * 1024 * 1024,
+        worker_store_soft_bytes=min(400 * 1024 * 1024, c.worker_memory_mb * 1024 * 1024 // 2),
+    )
+
+
+def render_cache_dir(config: Config) -> Path:
+    if config.documents.cache_dir:
+        return Path(config.documents.cache_dir).expanduser().resolve()
+    return config.data_path / "render"
 
 
 def make_bus(config: Config) -> Bus:
@@ -54,11 +82,26 @@ class Services:
     calendar: MeetingCalendar
     audit: AuditLog
     secret: bytes
+    # meeting conduct: floor, attendance, votes, minutes. ``presence`` answers "who is in
+    # meeting M now"; the WS hub attaches its presence store to it at start.
+    presence: LivePresence
+    floor: FloorControl
+    attendance: Attendance
+    votes: Votes
+    minutes: MinutesService
+    # paperless documents: the renderer's worker processes start on first use (about 0.3 s),
+    # so a node that never sees a document never spawns them
+    renderer: PageRenderer
+    library: DocumentLibrary
+    agenda: AgendaBook
+    annotations: AnnotationBook
+    presenter: PresenterDesk
 
     @classmethod
     async def start(cls, config: Config) -> Services:
         data = config.data_path
         data.mkdir(parents=True, exist_ok=True)
+        limits = document_limits(config)  # before anything opens: a bad value raises here
         db = Database(config.database_url, pool_size=config.store.pool_size)
         try:
             applied = await db.migrate()
@@ -70,6 +113,13 @@ class Services:
             await db.close()
             raise
         registry = Registry(db)
+        files = FileStore(Path(data) / "files")
+        renderer = PageRenderer(render_cache_dir(config), limits,
+                                workers=config.documents.workers)
+        presence = LivePresence()
+        floor = FloorControl(db, bus)
+        attendance = Attendance(db, bus, presence)
+        votes = Votes(db, bus, attendance)
         return cls(
             config=config,
             db=db,
@@ -84,11 +134,26 @@ class Services:
             calendar=MeetingCalendar(db, bus, registry, invitation_ttl=timedelta(days=config.auth.invitation_ttl_days)),
             audit=AuditLog(db),
             secret=load_secret(config),
+            presence=presence,
+            floor=floor,
+            attendance=attendance,
+            votes=votes,
+            minutes=MinutesService(db, bus, files, floor=floor,
+                                   attendance=attendance, votes=votes),
+            renderer=renderer,
+            library=DocumentLibrary(db, bus, files, renderer),
+            agenda=AgendaBook(db, bus),
+            annotations=AnnotationBook(db, bus),
+            presenter=PresenterDesk(db, bus),
         )
 
     async def close(self) -> None:
         """Close in reverse order of start; safe to call twice."""
         try:
+            try:
+                await self.library.close()
+            finally:
+                await self.renderer.close()
             await self.bus.close()
         finally:
             await self.db.close()

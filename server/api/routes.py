@@ -7,11 +7,12 @@ from aiohttp import web
 from .. import pages, ws
 from . import (
     agenda,
-    annotations,
+    annotations as annotation_routes,
     attendance,
     audit,
     documents,
     floor,
+    media,
     meetings,
     minutes,
     points,
@@ -28,7 +29,7 @@ def setup(app: web.Application) -> None:
     # paperless documents
     agenda.setup(app)
     documents.setup(app)
-    annotations.setup(app)
+    annotation_routes.setup(app)  # aliased: 'annotations' is a __future__ feature name
     presenter.setup(app)
     # meeting conduct
     floor.setup(app)
@@ -37,4 +38,5 @@ def setup(app: web.Application) -> None:
     minutes.setup(app)
     audit.setup(app)
     ws.setup(app)
+    media.setup(app)  # after ws: the media service hooks into the WebSocket hub
     pages.setup(app)  # last: pages may add a catch-all static route

@@ -293,3 +293,102 @@ SCHEMAS.update({
         },
     },
 })
+
+# --- meeting conduct: floor, attendance, votes, minutes, audit ------------------------------
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}
+
+
+def _obj(required: list[str], **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": props}
+
+
+_FLOOR_REQUEST = _obj(["id", "point_code", "label", "topic", "requested_at"], id=_INT, point_code=_STR,
+                      label=_STR, topic=_STR, requested_at=DATETIME)
+_ROLL_CALL = _obj(["id", "started_at", "confirmed", "closed"], id=_INT, started_at=DATETIME,
+                  confirmed={"type": "array", "items": _STR}, closed=_BOOL)
+_CHOICE = {"oneOf": [{"type": "string", "maxLength": 200},
+                     _obj(["label"], key={"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"},
+                          label={"type": "string", "maxLength": 200})]}
+SCHEMAS.update({
+    "FloorRequest": _FLOOR_REQUEST,
+    "FloorRequestCreate": {"type": "object", "properties": {"topic": {"type": "string", "maxLength": 500}}},
+    "FloorGrant": {"type": "object", "description": "request_id or point_code",
+                   "properties": {"request_id": _INT, "point_code": CODE}},
+    "Floor": _obj(
+        ["speaker", "queue", "main_screen", "locked", "muted", "totals"],
+        speaker={**_obj(["request_id", "point_code", "label", "since", "topic"], request_id=NULLABLE_INT,
+                        point_code=_STR, label=_STR, since=DATETIME, topic=_STR), "nullable": True},
+        queue={"type": "array", "items": _FLOOR_REQUEST},
+        main_screen=_obj(["point_code", "label", "reason"], point_code=NULLABLE_STR, label=_STR,
+                         reason={"type": "string", "enum": ["host", "floor", "chair"]}),
+        locked=_BOOL, muted={"type": "array", "items": _STR},
+        totals={"type": "array", "items": _obj(["point_code", "label", "seconds"], point_code=_STR, label=_STR,
+                                               seconds=_INT)}),
+    "MutedFlag": _obj(["muted"], muted=_BOOL),
+    "LockedFlag": _obj(["locked"], locked=_BOOL),
+    "AttendanceSheet": _obj(
+        ["points", "roll_call"],
+        points={"type": "array", "items": _obj(
+            ["point_code", "name", "level", "status"], point_code=_STR, name=_STR, level=LEVEL,
+            status={"type": "string", "enum": ["online", "in_hall", "absent", "unknown"]},
+            headcount=NULLABLE_INT, reason=_STR, first_joined_at=NULLABLE_DATETIME, last_left_at=NULLABLE_DATETIME,
+            online_seconds=_INT)},
+        roll_call={**_ROLL_CALL, "nullable": True}),
+    "AttendanceSet": _obj(["status"], status={"type": "string", "enum": ["online", "in_hall", "absent"]},
+                          headcount={"type": "integer", "minimum": 0, "maximum": 10000, "nullable": True},
+                          reason={"type": "string", "maxLength": 500}),
+    "RollCall": _ROLL_CALL,
+    "RollCallConfirm": {"type": "object", "properties": {
+        "headcount": {"type": "integer", "minimum": 0, "maximum": 10000, "nullable": True}}},
+    "VoteCreate": _obj(["title"], title={"type": "string", "maxLength": 500}, agenda_item_id=NULLABLE_INT,
+                       choices={"type": "array", "minItems": 2, "maxItems": 20, "items": _CHOICE,
+                                "description": "default agree / disagree / abstain"},
+                       secret={"type": "boolean", "default": False},
+                       electorate={"type": "string", "enum": ["points", "delegates"], "default": "points"}),
+    "Vote": _obj(
+        ["id", "title", "choices", "secret", "electorate", "state", "ballots_cast", "eligible", "you_voted"],
+        id=_INT, meeting_id=_INT, title=_STR, agenda_item_id=NULLABLE_INT,
+        choices={"type": "array", "items": _obj(["key", "label"], key=_STR, label=_STR)}, secret=_BOOL,
+        electorate={"type": "string", "enum": ["points", "delegates"]},
+        state={"type": "string", "enum": ["open", "closed", "published"]}, opened_at=DATETIME,
+        closed_at=NULLABLE_DATETIME, ballots_cast=_INT, eligible=_INT, you_voted=_BOOL),
+    "VoteList": _obj(["votes"], votes=array_of("Vote")),
+    "BallotCast": _obj(["choice", "client_ballot_id"], choice={"type": "string", "maxLength": 32},
+                       client_ballot_id={"type": "string", "pattern": "^[A-Za-z0-9._:-]{8,128}$",
+                                         "description": "Chosen by the client (e.g. a UUID); resending it never "
+                                         "counts twice."}),
+    "BallotAccepted": _obj(["accepted", "duplicate"], accepted=_BOOL, duplicate=_BOOL),
+    "VoteResult": _obj(
+        ["vote_id", "state", "eligible", "cast", "counts", "percentages", "named"], vote_id=_INT,
+        state={"type": "string", "enum": ["open", "closed", "published"]}, eligible=_INT, cast=_INT,
+        counts={"type": "object", "additionalProperties": _INT},
+        percentages={"type": "object", "additionalProperties": {"type": "number"}},
+        named={"type": "array", "items": _obj(["voter_label", "choice"], voter_label=_STR, choice=_STR)}),
+    "MinutesGenerate": {"type": "object", "properties": {
+        "conclusions": {"type": "string", "maxLength": 50000}, "number": {"type": "string", "maxLength": 200},
+        "place": {"type": "string", "maxLength": 200}, "issuer": {"type": "string", "maxLength": 200}}},
+    "MinutesGenerated": _obj(["version", "generated_at", "pages", "url"], version=_INT, generated_at=DATETIME,
+                             pages=_INT, url=_STR),
+    "MinutesList": _obj(
+        ["versions", "conclusions"], conclusions=_STR,
+        versions={"type": "array", "items": _obj(["version", "generated_at", "generated_by", "pages"],
+                                                 version=_INT, generated_at=DATETIME, generated_by=_STR,
+                                                 pages=_INT, url=_STR)}),
+    "ConclusionsSet": _obj(["text"], text={"type": "string", "maxLength": 50000}),
+    "Conclusions": _obj(["text"], text=_STR),
+    "AuditList": _obj(["entries"], entries={"type": "array", "items": _obj(
+        ["id", "at", "actor_label", "actor_kind", "action", "meeting_id", "target", "details"], id=_INT,
+        at=DATETIME, actor_label=_STR, actor_kind={"type": "string", "enum": ["user", "point", "system"]},
+        action=_STR, meeting_id=NULLABLE_INT, target=_STR, details={"type": "object"})}),
+})
+
+# --- media: the chair's main-screen command (server/api/media.py) ---------------------------
+SCHEMAS.update({
+    "MainScreenSet": {"type": "object", "required": ["point_code"], "additionalProperties": False,
+                      "properties": {"point_code": {"type": "string", "minLength": 1, "maxLength": 64}}},
+    "MainScreen": {"type": "object", "required": ["point_code", "label", "reason"], "properties": {
+        "point_code": {"type": "string"}, "label": {"type": "string"},
+        "reason": {"type": "string", "enum": ["host", "floor", "chair", "share"]}}},
+})

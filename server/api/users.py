@@ -56,7 +56,7 @@ async def list_users(request: web.Request) -> web.Response:
            response=ref("User"), errors=(400, 401, 403, 409),
            description="Usernames are lower-case; the password is stored as a scrypt hash.")
 async def create_user(request: web.Request) -> web.Response:
-    await authorize(request, Action.USERS_MANAGE)
+    principal, _ = await authorize(request, Action.USERS_MANAGE)
     body = await strict_json_body(request)
     username = field_str(body, "username", max_len=64)
     password = field_str(body, "password", max_len=1024)
@@ -65,6 +65,8 @@ async def create_user(request: web.Request) -> web.Response:
     point_code = field_opt_str(body, "point_code", max_len=64)
     user = await request.app[SERVICES].accounts.create_user(
         username, password, role, display_name=display_name, point_code=point_code)
+    await request.app[SERVICES].audit.record(principal, "user.create", target=user.username,
+                                             details={"role": user.role.value})
     return web.json_response(await _user_json(request, user), status=201)
 
 
@@ -91,9 +93,13 @@ async def update_user(request: web.Request) -> web.Response:
         _not_self(principal, user_id, "change the role of")
     display_name = field_str(body, "display_name", max_len=255) if "display_name" in body else None
     point_code = field_opt_str(body, "point_code", max_len=64)
+    before = await request.app[SERVICES].accounts.get(user_id)
     user = await request.app[SERVICES].accounts.update_user(
         user_id, display_name=display_name, role=role, point_code=point_code,
         clear_point="point_code" in body and body["point_code"] is None)
+    if user.role is not before.role:  # role changes are audited (never passwords)
+        await request.app[SERVICES].audit.record(principal, "user.role", target=user.username,
+                                                 details={"from": before.role.value, "to": user.role.value})
     return web.json_response(await _user_json(request, user))
 
 
@@ -104,6 +110,7 @@ async def disable_user(request: web.Request) -> web.Response:
     user_id = path_int(request, "user_id")
     _not_self(principal, user_id, "disable")
     user = await request.app[SERVICES].accounts.set_disabled(user_id, True)
+    await request.app[SERVICES].audit.record(principal, "user.disable", target=user.username)
     return web.json_response(await _user_json(request, user))
 
 

@@ -39,6 +39,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     await hub.start()
     app[HUB] = hub
+    services.presence.attach(hub.rooms.presence)  # conduct: "who is in meeting M now"
     try:
         yield
     finally:

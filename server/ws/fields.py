@@ -39,6 +39,10 @@ ERROR_CODES: dict[str, str] = {
     "invalid": "the request was refused as invalid (see message)",
     "conflict": "the request conflicts with the meeting's current state (see message)",
     "internal": "the server failed; the connection stays usable",
+    # media.* (docs/media.md): the WebSocket session stays up after any of these
+    "invalid_sdp": "the SDP offer is malformed, hostile, or breaks the renegotiation rules",
+    "unsupported_codec": "no codec the server forwards (Opus, VP8, H264) was offered",
+    "invalid_candidate": "the ICE candidate is malformed, too long, or one too many",
 }
 
 

@@ -28,6 +28,11 @@ from .protocol import (
     Hello,
     Join,
     Leave,
+    MediaCandidate,
+    MediaGrid,
+    MediaKeyframe,
+    MediaLeave,
+    MediaOffer,
     MessageId,
     Ping,
     Pong,
@@ -38,6 +43,8 @@ from .protocol import (
     parse_client_message,
 )
 from .session import Session
+
+MEDIA_MESSAGES = (MediaOffer, MediaCandidate, MediaGrid, MediaKeyframe, MediaLeave)
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +167,10 @@ class Peer:
             await self.hub.rooms.chat(session, message.text, message.id)
         elif isinstance(message, Ping):
             self.conn.send(encode(Pong(message.t), re=message.id))
+        elif isinstance(message, MEDIA_MESSAGES):
+            from ..media_service import media_of
+
+            await media_of(self.request.app, message.id).handle(session, message)
         else:  # pragma: no cover - CLIENT_MESSAGES and this dispatch are kept in step
             raise ProtocolError("unknown_type", f"no handler for {message.type}", re=message.id)
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from meetings.models import Principal
@@ -56,6 +56,9 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._releases: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        self.resume_hooks: list[Callable[[Session], None]] = []
+        """Called after a session resumed on a new connection (the media service re-sends
+        the session's unsequenced media state there)."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -174,6 +177,11 @@ class Hub:
                               session.meeting, len(missed or ()), gap), re)
         for seq, body, sender_re in missed or ():
             conn.send(stamp(body, seq=seq, re=sender_re), seq)
+        for hook in list(self.resume_hooks):
+            try:
+                hook(session)
+            except Exception:
+                log.exception("signalling: resume hook failed")
         if gap:
             await self._resnapshot(session)
         return session

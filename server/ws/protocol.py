@@ -26,6 +26,20 @@ from .fields import (
     message_id,
     utf8,
 )
+from .protocol_media import (
+    MEDIA_CLIENT_MESSAGES,
+    MEDIA_SERVER_MESSAGES,
+    MediaAnswer,
+    MediaCandidate,
+    MediaClosed,
+    MediaGrid,
+    MediaKeyframe,
+    MediaLeave,
+    MediaMain,
+    MediaOffer,
+    MediaSlots,
+    MediaStats,
+)
 
 PROTOCOL_VERSION = 1
 MAX_TOKEN_CHARS = 512
@@ -135,8 +149,10 @@ class Ping:
         return cls(t=t, id=re)
 
 
-ClientMessage = Hello | Join | Leave | SendChat | Ping
-CLIENT_MESSAGES: dict[str, Any] = {cls.type: cls for cls in (Hello, Join, Leave, SendChat, Ping)}
+ClientMessage = (Hello | Join | Leave | SendChat | Ping | MediaOffer | MediaCandidate | MediaGrid
+                 | MediaKeyframe | MediaLeave)
+CLIENT_MESSAGES: dict[str, Any] = {cls.type: cls for cls in (Hello, Join, Leave, SendChat, Ping,
+                                                             *MEDIA_CLIENT_MESSAGES)}
 
 
 def _reject_constant(name: str) -> Any:
@@ -278,11 +294,12 @@ class ErrorReply:
 
 ServerMessage = (
     Welcome | Resumed | Joined | Left | PresenceChanged | ChatPosted | Pong | Event | ErrorReply
+    | MediaAnswer | MediaSlots | MediaMain | MediaStats | MediaClosed
 )
 SERVER_MESSAGES: dict[str, Any] = {
     cls.type: cls
     for cls in (Welcome, Resumed, Joined, Left, PresenceChanged, ChatPosted, Pong, Event,
-                ErrorReply)
+                ErrorReply, *MEDIA_SERVER_MESSAGES)
 }
 OMIT_WHEN_NONE = frozenset({"details", "reason", "resume_error"})
 ALIASES = {"sender": "from"}  # JSON names that are Python keywords

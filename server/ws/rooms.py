@@ -58,6 +58,9 @@ class Rooms:
         """Rooms by meeting id: meetings with at least one local session (even detached)."""
         self._lock = asyncio.Lock()
         self._spawn = spawn
+        self.leave_hooks: list[Callable[[Session, int, str], Awaitable[None]]] = []
+        """Called (best effort) when a session leaves a meeting: ``(session, meeting_id,
+        reason)``; the media service closes the session's peer there."""
 
     async def close(self) -> None:
         async with self._lock:
@@ -72,6 +75,7 @@ class Rooms:
         require(session.principal, Action.MEETING_JOIN, scope)
         if scope.meeting.state is MeetingState.CLOSED:
             raise Conflict("the meeting is closed", code="meeting_closed")
+        await self.services.floor.admit(meeting_id, session.principal, scope)  # removed points, lock
         async with session.lock:
             if session.state is SessionState.GONE:
                 return
@@ -128,6 +132,8 @@ class Rooms:
         if room is not None:
             room.sessions.discard(session)
         try:
+            for hook in list(self.leave_hooks):
+                await quietly(hook(session, meeting_id, reason), "leave hook")
             await quietly(self.presence.remove(meeting_id, session.key), "presence remove")
             if log_id is not None:
                 await quietly(self.presence_log.left(log_id), "presence log")

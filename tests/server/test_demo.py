@@ -116,3 +116,20 @@ def test_serve_demo_prints_logins_and_stops_on_sigterm(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+
+
+async def test_demo_meeting_has_a_published_agenda_and_vietnamese_documents(services: Services) -> None:
+    first = await seed_demo(services)
+    second = await seed_demo(services)
+    assert (first.agenda_items, first.documents) == (second.agenda_items, second.documents) == (5, 3)
+    agenda = await services.agenda.get(first.meeting_id)
+    assert agenda.published and agenda.items[0].title.startswith("Khai mạc")
+    docs = await services.library.list(first.meeting_id)
+    assert [d.visibility for d in docs] == ["all", "all", "restricted"]
+    assert all(d.agenda_item_id is not None for d in docs)
+    from meetings.library_search import search_meeting
+
+    hits = await search_meeting(services.db, first.meeting_id, "tuyen quang", document_ids=[d.id for d in docs])
+    start, end = hits[0].highlight
+    assert hits[0].snippet[start:end].lower() == "tuyên quang"
+    assert "3 Vietnamese PDFs" in second.render("http://127.0.0.1:8080")

@@ -1,0 +1,192 @@
+"""Link quality of a meeting's points (``media.stats`` for the chair's console) and the media
+series of ``/metrics``.
+
+Per point: round trip time and loss from the subscriber's receiver reports about its main
+slot (else any slot), bitrate (what it publishes, else what it receives), camera frame rate
+(frames counted at the server from RTP marker bits), the rendition its main slot carries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from media import MediaPacket, Source
+
+from .media_room import MeetingMedia, Member
+from .metrics import Metrics
+from .ws.session import Session
+
+MAX_POINT_SERIES = 1000
+"""At most this many (meeting, point) label sets in the per-point gauges of one node."""
+
+
+class FrameMeter:
+    """Counts frames of a video source (packets with the marker bit): a packet sink."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
+        if packet.marker:
+            self.frames += 1
+
+    def on_source_ended(self, source: Source) -> None:
+        pass
+
+
+@dataclass
+class StatsState:
+    """What the previous round saw, to turn counters into rates."""
+
+    at: float = field(default_factory=time.monotonic)
+    source_bytes: dict[str, int] = field(default_factory=dict)
+    sink_bytes: dict[str, int] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=dict)
+    meters: dict[str, tuple[Source, FrameMeter]] = field(default_factory=dict)
+    series: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _meter(state: StatsState, source: Source) -> FrameMeter:
+    entry = state.meters.get(source.source_id)
+    if entry is None or entry[0] is not source:
+        meter = FrameMeter()
+        source.add_sink(meter)
+        entry = state.meters[source.source_id] = (source, meter)
+    return entry[1]
+
+
+def collect(media: MeetingMedia, state: StatsState, metrics: Metrics,
+            present: list[Session]) -> list[dict[str, Any]]:
+    """One round: per-point rows for ``media.stats``; updates rates, meters and metrics."""
+    now = time.monotonic()
+    dt = max(now - state.at, 1e-3)
+    state.at = now
+    rates: dict[str, float] = {}
+    live = {sid: s for sid, s in media.room.sources.items() if not s.closed}
+    for sid, source in live.items():
+        before = state.source_bytes.get(sid, source.stats.bytes)
+        rates[sid] = max(0, source.stats.bytes - before) * 8 / dt
+        state.source_bytes[sid] = source.stats.bytes
+        if source.kind == "video":
+            _meter(state, source)
+    for sid in [s for s in state.meters if s not in live]:
+        source, meter = state.meters.pop(sid)
+        source.remove_sink(meter)
+        state.source_bytes.pop(sid, None)
+        state.frames.pop(sid, None)
+    media.note_rates(rates)
+
+    rows: dict[str, dict[str, Any]] = {}
+    packets = octets = 0
+    publishers = 0
+    for member in media.members.values():
+        published = member.published()
+        publishing = bool(published)
+        publishers += publishing
+        row = _row(member, published, rates, state, dt, media)
+        key = member.point_code or f"session:{member.key}"
+        if key not in rows or (publishing and not rows[key]["publishing"]):
+            rows[key] = row
+        for mid, sink in member.peer.sinks.items():
+            was_p, was_b = member.counted.get(mid, (0, 0))
+            p, b = sink.stats.packets, sink.stats.bytes
+            if p >= was_p and b >= was_b:
+                packets += p - was_p
+                octets += b - was_b
+            member.counted[mid] = (p, b)
+    for session in present:
+        if session.key in media.members:
+            continue
+        point = session.principal.point
+        key = point.code if point else f"session:{session.key}"
+        rows.setdefault(key, {"point_code": point.code if point else None,
+                              "label": session.principal.label, "online": True,
+                              "publishing": False, "rtt_ms": None, "loss_pct": None,
+                              "bitrate_kbps": None, "fps": None, "rendition": None,
+                              "receives_main": False})
+    _export(media, state, metrics, rows, publishers, packets, octets)
+    return sorted(rows.values(), key=lambda r: (r["point_code"] or "~", r["label"]))
+
+
+def _row(member: Member, published: dict[str, str], rates: dict[str, float],
+         state: StatsState, dt: float, media: MeetingMedia) -> dict[str, Any]:
+    sinks = member.peer.sinks
+    mains = member.recv_mids("main")
+    ordered = [sinks[m] for m in mains] + [s for m, s in sinks.items() if m not in mains]
+    report = next((s.stats for s in ordered if s.stats.fraction_lost is not None), None)
+    if published:
+        bitrate = sum(rates.get(sid, 0.0) for sid in published.values())
+    else:
+        bitrate = 0.0
+        for mid, sink in sinks.items():
+            key = f"{member.key}:{mid}"
+            before = state.sink_bytes.get(key, sink.stats.bytes)
+            bitrate += max(0, sink.stats.bytes - before) * 8 / dt
+            state.sink_bytes[key] = sink.stats.bytes
+    fps = None
+    camera = next((published[r] for r in ("camera", "camera-low", "camera-thumb")
+                   if r in published), None)
+    if camera is not None and camera in state.meters:
+        frames = state.meters[camera][1].frames
+        before = state.frames.get(camera, frames)
+        fps = round((frames - before) / dt, 1)
+        state.frames[camera] = frames
+    rendition, receiving = media.main_rendition(member)
+    return {
+        "point_code": member.point_code, "label": member.label, "online": True,
+        "publishing": bool(published),
+        "rtt_ms": round(report.rtt_ms, 1) if report and report.rtt_ms is not None else None,
+        "loss_pct": round(report.fraction_lost * 100, 1)
+        if report and report.fraction_lost is not None else None,
+        "bitrate_kbps": round(bitrate / 1000, 1), "fps": fps,
+        "rendition": rendition, "receives_main": receiving,
+    }
+
+
+def _export(media: MeetingMedia, state: StatsState, metrics: Metrics,
+            rows: dict[str, dict[str, Any]], publishers: int, packets: int, octets: int) -> None:
+    meeting = str(media.meeting_id)
+    metrics.media_publishers.labels(meeting).set(publishers)
+    metrics.media_subscribers.labels(meeting).set(len(media.members))
+    metrics.media_forwarded_packets.inc(packets)
+    metrics.media_forwarded_bytes.inc(octets)
+    seen: set[tuple[str, str]] = set()
+    for row in rows.values():
+        code = row["point_code"]
+        if code is None or row["loss_pct"] is None:
+            continue
+        series = (meeting, str(code))
+        if series not in state.series and len(state.series) >= MAX_POINT_SERIES:
+            continue
+        seen.add(series)
+        metrics.media_point_loss.labels(*series).set(row["loss_pct"] / 100)
+        if row["rtt_ms"] is not None:
+            metrics.media_point_rtt.labels(*series).set(row["rtt_ms"] / 1000)
+    for series in state.series - seen:
+        _drop(metrics, series)
+    state.series = seen
+
+
+def _drop(metrics: Metrics, series: tuple[str, str]) -> None:
+    for gauge in (metrics.media_point_loss, metrics.media_point_rtt):
+        with contextlib.suppress(KeyError):
+            gauge.remove(*series)
+
+
+def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:
+    """The meeting's media closed: remove its series and meters."""
+    meeting = str(media.meeting_id)
+    for gauge in (metrics.media_publishers, metrics.media_subscribers):
+        with contextlib.suppress(KeyError):
+            gauge.remove(meeting)
+    for series in state.series:
+        _drop(metrics, series)
+    state.series = set()
+    for source, meter in state.meters.values():
+        source.remove_sink(meter)
+    state.meters.clear()
