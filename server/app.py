@@ -14,6 +14,7 @@ from .keys import CONFIG, LOGIN_LIMIT_ADDR, LOGIN_LIMIT_USER, METRICS, SERVICES
 from .metrics import Metrics
 from .ratelimit import SlidingWindow
 from .services import Services
+from .tls import proxy_middleware, trusted_networks
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,6 +44,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.scheme == "https":
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response
 
 
@@ -57,7 +60,8 @@ async def _services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, security_headers, error_middleware],
+        middlewares=[proxy_middleware(trusted_networks(config)), metrics_middleware, security_headers,
+                     error_middleware],
         client_max_size=1024 * 1024,
     )
     app[CONFIG] = config

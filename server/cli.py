@@ -65,7 +65,13 @@ async def _serve(config: Config, *, demo: bool) -> None:
     from .app import create_app
     from .keys import SERVICES
 
-    app = create_app(config)
+    from .tls import ssl_context
+
+    try:
+        tls = ssl_context(config)
+        app = create_app(config)
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration error: {exc}") from None
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.server.shutdown_timeout_s,
                            access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
@@ -74,10 +80,11 @@ async def _serve(config: Config, *, demo: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, config.server.host, config.server.port)
+        site = web.TCPSite(runner, config.server.host, config.server.port, ssl_context=tls)
         await site.start()
-        addresses = [f"http://{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
-        url = addresses[0] if addresses else f"http://{config.server.host}:{config.server.port}"
+        scheme = "https" if tls else "http"
+        addresses = [f"{scheme}://{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple)]
+        url = addresses[0] if addresses else f"{scheme}://{config.server.host}:{config.server.port}"
         if demo:
             from .demo import seed_demo
 
@@ -300,6 +307,74 @@ def db_upgrade(config_path: str | None, data_dir: str | None) -> None:
         click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
     _run(run)
+
+
+@main.command()
+@click.option("--url", required=True, help="the server, e.g. https://hop.tinh.gov.vn (or its ws(s)://…/ws)")
+@click.option("--token", required=True, envvar="DIEMCAU_BRIDGE_TOKEN",
+              help="device token (dcp_…) or invitation token (dci_…); also $DIEMCAU_BRIDGE_TOKEN")
+@click.option("--video", default="testsrc", show_default=True,
+              help="testsrc (synthetic picture with the point's name), a media file, /dev/videoN, or none")
+@click.option("--audio", default="tone", show_default=True,
+              help="tone, a media file, alsa:DEVICE (e.g. alsa:hw:0), or none")
+@click.option("--meeting", "meeting_id", type=click.IntRange(min=1), default=None,
+              help="meeting id to join (needed with a device token; an invitation names its meeting)")
+@click.option("--video-size", default="640x360", show_default=True, help="WIDTHxHEIGHT of the camera")
+@click.option("--fps", type=click.IntRange(1, 60), default=30, show_default=True)
+@click.option("--renditions", is_flag=True, help="also publish camera-low (320x180) and camera-thumb (160x90)")
+@click.option("--receive-only", is_flag=True,
+              help="publish nothing; count received packets/frames/keyframes/loss without decoding")
+@click.option("--main-slots", type=click.IntRange(0, 4), default=1, show_default=True,
+              help="main-screen video slots to offer")
+@click.option("--audio-slots", type=click.IntRange(0, 8), default=3, show_default=True,
+              help="audio slots to offer")
+@click.option("--stats-interval", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="seconds between JSON stats lines on stdout (0 = none)")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="stop after this many seconds (default: run until SIGINT/SIGTERM)")
+@click.option("--ice-address", "ice_addresses", multiple=True,
+              help="local address for ICE candidates (repeatable; default: all but loopback, "
+                   "or 127.0.0.1 when --url is a loopback address)")
+@click.option("--label", default="", help="text drawn on the synthetic picture (default: point code and name)")
+@click.option("--ca-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM file of the CA that signed the server's certificate (wss:// with a private CA)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
+              show_default=True)
+def bridge(url: str, token: str, video: str, audio: str, meeting_id: int | None, video_size: str, fps: int,
+           renditions: bool, receive_only: bool, main_slots: int, audio_slots: int, stats_interval: float,
+           seconds: float | None, ice_addresses: tuple[str, ...], label: str, ca_file: str | None,
+           log_level: str) -> None:
+    """A headless bridge point: join a meeting over WebSocket + WebRTC and publish a camera and
+    microphone (or only count what arrives, --receive-only). Prints JSON lines on stdout.
+
+    Exit codes: 0 stopped (SIGINT/SIGTERM, --seconds, meeting closed), 1 failure, 2 bad
+    options, 3 token refused, 4 join refused, 5 server unreachable.
+    """
+    from .bridge.agent import BridgeAgent
+    from .bridge.options import AgentError, AgentOptions, parse_size
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        options = AgentOptions(url=url, token=token, meeting_id=meeting_id, video=video, audio=audio,
+                               video_size=parse_size(video_size), fps=fps, renditions=renditions,
+                               receive_only=receive_only, main_slots=main_slots, audio_slots=audio_slots,
+                               stats_interval_s=stats_interval, seconds=seconds,
+                               ice_addresses=tuple(ice_addresses), label=label, ca_file=ca_file or "")
+    except AgentError as exc:
+        raise click.UsageError(exc.message) from None
+
+    async def run() -> int:
+        agent = BridgeAgent(options)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.stop)
+        return int(await agent.run())
+
+    code = asyncio.run(run())
+    if code:
+        click.echo(f"diemcau bridge: stopped with exit code {code} (see the error line above)", err=True)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

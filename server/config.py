@@ -37,6 +37,9 @@ class ServerConfig:
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout_s: float = _opt(10.0, min=0.1, max=300)
+    tls_cert: str = ""
+    tls_key: str = ""
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

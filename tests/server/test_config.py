@@ -20,6 +20,7 @@ def test_config_yaml_mirrors_every_default() -> None:
     defaults = Config()
     for key, value in flat.items():
         section, name = key.split(".")
+        value = tuple(value) if isinstance(value, list) else value  # YAML lists load as tuples
         assert getattr(getattr(defaults, section), name) == value, f"{key}: config.yaml differs from the default"
     assert load_config(REPO / "config.yaml", env={}) == defaults
 
