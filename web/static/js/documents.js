@@ -5,7 +5,7 @@
 
 import { ApiError, api, csrfToken } from "./api.js";
 import { errorMessage, locale, _ } from "./i18n.js";
-import { MeetingSocket } from "./socket.js";
+import { MEETING_EVENT } from "./socket.js";
 import { $, busy, h, showMessage } from "./ui.js";
 
 // ---- URLs (the REST contract) -------------------------------------------------------------
@@ -30,33 +30,16 @@ export const urls = {
 
 // ---- live events --------------------------------------------------------------------------
 
-// The meeting page already has its socket (meeting.js); a second one would count this browser
-// twice in the presence board. So the events of every MeetingSocket of the page are handed to
-// the listeners registered here, after the socket's own handlers ran.
-const listeners = new Set();
-let hooked = false;
-
-/** Calls `listener(event)` for every meeting event, and `listener({type: "joined"})` after a
- * (re)join, when state may have been missed and should be refetched. */
+/** Calls `listener(event)` for every meeting event of the page's socket (socket.js), and
+ * `listener({type: "joined"})` after a (re)join, when state may have been missed. */
 export function onMeetingEvents(listener) {
-  listeners.add(listener);
-  if (hooked) return;
-  hooked = true;
-  const emit = MeetingSocket.prototype.emit;
-  MeetingSocket.prototype.emit = function emitAndShare(name, ...args) {
-    emit.call(this, name, ...args);
-    let event = null;
-    if (name === "onEvent") event = (args[0] && args[0].event) || null;
-    else if (name === "onJoined") event = { type: "joined" };
-    if (!event) return;
-    for (const each of listeners) {
-      try {
-        each(event);
-      } catch (err) {
-        console.warn("meeting event listener failed", err); // one broken part must not stop the others
-      }
+  document.addEventListener(MEETING_EVENT, (e) => {
+    try {
+      listener(e.detail);
+    } catch (err) {
+      console.warn("meeting event listener failed", err); // one broken part must not stop the others
     }
-  };
+  });
 }
 
 // ---- search ------------------------------------------------------------------------------

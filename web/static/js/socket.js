@@ -7,6 +7,9 @@
 const FATAL = new Set(["not_authenticated", "invalid_token", "token_expired", "account_disabled",
   "point_disabled", "bad_version"]);
 
+/** DOM event on `document` carrying each meeting event (`event.detail`) of the page's socket. */
+export const MEETING_EVENT = "diemcau:meeting-event";
+
 export class MeetingSocket {
   /**
    * @param {number} meetingId
@@ -57,6 +60,13 @@ export class MeetingSocket {
   emit(name, ...args) {
     const handler = this.handlers[name];
     if (handler) handler(...args);
+    // Other modules of the page (documents, viewer) follow the meeting through this one socket:
+    // a second socket would count the browser twice in presence. After a (re)join they get
+    // {type: "joined"} because state may have been missed and should be refetched.
+    let event = null;
+    if (name === "onEvent") event = (args[0] && args[0].event) || null;
+    else if (name === "onJoined") event = { type: "joined" };
+    if (event) document.dispatchEvent(new CustomEvent(MEETING_EVENT, { detail: event }));
   }
 
   connect() {
