@@ -27,7 +27,7 @@ from meetings.permissions import Action, MeetingScope, allowed, require
 from .config import MediaSettings
 from .keys import METRICS, SERVICES
 from .media_room import MainScreen, MeetingMedia, Member
-from .media_stats import StatsState, collect, forget
+from .media_stats import StatsState, collect, forget, invited_points
 from .metrics import Metrics
 from .services import Services
 from .ws import HUB
@@ -204,6 +204,10 @@ class MediaService:
                 if not new:
                     session.reply(MediaClosed("failed"))
             raise media_error(exc.code, exc.message, message.id) from None
+        except Exception:
+            if new:  # an unexpected failure must not leave a half-made peer behind
+                await self._remove(entry, session.key, "failed")
+            raise
         if media.members.get(session.key) is not member:
             return  # the session left (or the meeting closed) during the negotiation
         session.reply(MediaAnswer(answer), message.id)
@@ -232,8 +236,7 @@ class MediaService:
             media.muted.update(floor.muted)
             relay = asyncio.create_task(self._relay(media, subscription),
                                         name=f"media-relay {meeting_id}")
-            entry = self._meetings[meeting_id] = _Meeting(media, subscription, relay,
-                                                          StatsState())
+            entry = self._meetings[meeting_id] = _Meeting(media, subscription, relay, StatsState())
             return entry
 
     async def _remove(self, entry: _Meeting, key: str, reason: str) -> None:
@@ -295,8 +298,7 @@ class MediaService:
             kind = event.get("type")
             try:
                 if kind == "main_screen.changed":
-                    code = event.get("point_code")
-                    code = str(code) if code is not None else None
+                    code = None if event.get("point_code") is None else str(event["point_code"])
                     reason = str(event.get("reason") or "floor")
                     label = event.get("label")
                     if not isinstance(label, str):
@@ -361,14 +363,12 @@ class MediaService:
     async def _stats(self, meeting_id: int, entry: _Meeting) -> None:
         room = self.hub.rooms.active.get(meeting_id)
         present = [s for s in (room.sessions if room else ()) if s.meeting_id == meeting_id]
-        points = collect(entry.media, entry.stats, self.metrics, present)
-        staff = [s for s in present if s.connection is not None]
-        if not staff:
-            return
         scope = await self.services.calendar.scope(meeting_id)
-        message = MediaStats(points)
-        for session in staff:
-            if allowed(session.principal, Action.MEDIA_CONSOLE, scope):
+        invited = await invited_points(self.services.registry, scope, entry.stats)
+        message = MediaStats(collect(entry.media, entry.stats, self.metrics, present, invited))
+        for session in present:
+            if session.connection is not None and allowed(session.principal,
+                                                          Action.MEDIA_CONSOLE, scope):
                 session.reply(message)
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media import MediaPacket, Source
+from meetings.permissions import MeetingScope
+from meetings.registry import Registry
 
 from .media_room import MeetingMedia, Member
 from .metrics import Metrics
@@ -49,6 +51,8 @@ class StatsState:
     frames: dict[str, int] = field(default_factory=dict)
     meters: dict[str, tuple[Source, FrameMeter]] = field(default_factory=dict)
     series: set[tuple[str, str]] = field(default_factory=set)
+    invited: tuple[frozenset[int], dict[str, str]] = (frozenset(), {})
+    """Invited point ids and their code → name (refetched when the invitations change)."""
 
 
 def _meter(state: StatsState, source: Source) -> FrameMeter:
@@ -60,8 +64,25 @@ def _meter(state: StatsState, source: Source) -> FrameMeter:
     return entry[1]
 
 
-def collect(media: MeetingMedia, state: StatsState, metrics: Metrics,
-            present: list[Session]) -> list[dict[str, Any]]:
+async def invited_points(registry: Registry, scope: MeetingScope,
+                         state: StatsState) -> dict[str, str]:
+    """Code → name of the meeting's invited points (and its host), cached per invitation set."""
+    ids = scope.invited_point_ids | ({scope.meeting.host_point_id}
+                                     if scope.meeting.host_point_id else set())
+    if ids != state.invited[0]:
+        points = await registry.list()
+        state.invited = (frozenset(ids), {p.code: p.name for p in points if p.id in ids})
+    return state.invited[1]
+
+
+def _offline(code: str | None, label: str) -> dict[str, Any]:
+    return {"point_code": code, "label": label, "online": False, "publishing": False,
+            "rtt_ms": None, "loss_pct": None, "bitrate_kbps": None, "fps": None,
+            "rendition": None, "receives_main": False}
+
+
+def collect(media: MeetingMedia, state: StatsState, metrics: Metrics, present: list[Session],
+            invited: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """One round: per-point rows for ``media.stats``; updates rates, meters and metrics."""
     now = time.monotonic()
     dt = max(now - state.at, 1e-3)
@@ -104,11 +125,10 @@ def collect(media: MeetingMedia, state: StatsState, metrics: Metrics,
             continue
         point = session.principal.point
         key = point.code if point else f"session:{session.key}"
-        rows.setdefault(key, {"point_code": point.code if point else None,
-                              "label": session.principal.label, "online": True,
-                              "publishing": False, "rtt_ms": None, "loss_pct": None,
-                              "bitrate_kbps": None, "fps": None, "rendition": None,
-                              "receives_main": False})
+        rows.setdefault(key, {**_offline(point.code if point else None,
+                                         session.principal.label), "online": True})
+    for code, name in (invited or {}).items():
+        rows.setdefault(code, _offline(code, name))
     _export(media, state, metrics, rows, publishers, packets, octets)
     return sorted(rows.values(), key=lambda r: (r["point_code"] or "~", r["label"]))
 

@@ -169,6 +169,8 @@ class MediaPeer:
                 frame = await track.recv()
                 counter.frames += 1
                 counter.last_at = time.monotonic()
+                if counter.first_at is None:
+                    counter.first_at = counter.last_at
                 if isinstance(frame, av.VideoFrame):
                     counter.sizes.add((frame.width, frame.height))
         except MediaStreamError:  # the track ended: the peer closed

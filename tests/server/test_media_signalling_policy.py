@@ -157,6 +157,7 @@ async def test_join_leave_cycles_leak_no_tasks_or_peers(api: Api) -> None:
 
 async def test_stats_reach_the_chair_only_and_metrics_export_media(api: Api) -> None:
     scene = await build_scene(api)
+    await add_point(scene, "D4", "Huyện Kim Bôi")  # invited, never connects
     await set_main(scene, "D1")
     publisher = await MediaPeer.join(scene, scene.d1_device, "D1")
     sub = await MediaPeer.join(scene, scene.d2_device, "D2")
@@ -174,6 +175,8 @@ async def test_stats_reach_the_chair_only_and_metrics_export_media(api: Api) -> 
         assert rows["D1"]["fps"] is not None and rows["D1"]["fps"] > 0
         assert rows["D2"]["receives_main"] and rows["D2"]["rendition"] == "camera"
         assert rows["D2"]["rtt_ms"] is not None and rows["D2"]["online"]
+        assert rows["D4"]["online"] is False and rows["D4"]["label"] == "Huyện Kim Bôi"
+        assert "D3" not in rows  # not invited
         assert not sub.inbox.of_type("media.stats") and not publisher.inbox.of_type("media.stats")
         text = await (await api.client.get("/metrics")).text()
         meeting = str(scene.meeting_id)
