@@ -354,6 +354,20 @@ class FloorControl:
 
     # ------------------------------------------------------------ helpers
 
+    async def set_main_screen(self, meeting_id: int, actor: Principal, point_code: str) -> FloorState:
+        """The chair puts an invited point on every main screen without giving it the floor
+        (e.g. a district hall showing its report); the next grant or revoke replaces it."""
+        async with self.db.transaction() as conn:
+            await require_not_closed(conn, meeting_id)
+            point = await invited_point(conn, meeting_id, point_code)
+            await self._refuse_removed(conn, meeting_id, point)
+            await self._set_main(conn, meeting_id, point.id, "chair")
+            await record(conn, actor, "floor.main_screen", meeting_id=meeting_id, target=point.code)
+            state = await self._state(conn, meeting_id)
+        await self._main_changed(meeting_id, state)
+        await self._changed(meeting_id)
+        return state
+
     async def _refuse_removed(self, conn: AsyncConnection, meeting_id: int, point: BridgePoint) -> None:
         removed = (await conn.execute(sa.select(point_controls.c.removed).where(
             point_controls.c.meeting_id == meeting_id, point_controls.c.point_id == point.id))).scalar()
@@ -403,7 +417,7 @@ class FloorControl:
         # MEDIA HOOK: media/ subscribes to this event to switch the main (HD) source.
         await self.bus.publish(topic(meeting_id), {
             "type": "main_screen.changed", "point_code": state.main_screen.point_code,
-            "reason": state.main_screen.reason})
+            "label": state.main_screen.label, "reason": state.main_screen.reason})
 
     async def _changed(self, meeting_id: int) -> None:
         await self.bus.publish(topic(meeting_id), {"type": "floor.changed"})

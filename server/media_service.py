@@ -96,10 +96,6 @@ class MediaService:
         self.config = media_config(self.settings)
         self._meetings: dict[int, _Meeting] = {}
         self._lock = asyncio.Lock()
-        # CONDUCT HOOK: meetings/floor.py has no public "set main screen" operation yet;
-        # the chair's choice is kept here (per meeting) and announced on the bus as
-        # main_screen.changed {reason: "chair"}. Any later change from the floor wins.
-        self._chosen: dict[int, MainScreen] = {}
         self._restore_hosts = use_host_addresses(self.config.host_addresses)
         self._stats_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -225,8 +221,8 @@ class MediaService:
             if entry is not None:
                 return entry
             floor = await self.services.floor.state(meeting_id)
-            main = self._chosen.get(meeting_id) or MainScreen(
-                floor.main_screen.point_code, floor.main_screen.label, floor.main_screen.reason)
+            main = MainScreen(floor.main_screen.point_code, floor.main_screen.label,
+                              floor.main_screen.reason)
             subscription = await self.services.bus.subscribe(topic(meeting_id))
             holder: list[MeetingMedia] = []
             room = Room(self.config, on_event=lambda e: holder[0].on_media_event(e))
@@ -303,8 +299,6 @@ class MediaService:
                     label = event.get("label")
                     if not isinstance(label, str):
                         label = await self._label(code)
-                    if reason != "chair":
-                        self._chosen.pop(media.meeting_id, None)
                     media.set_main(MainScreen(code, label, reason))
                 elif kind == "point.muted" and event.get("point_code") is not None:
                     media.set_muted(str(event["point_code"]), bool(event.get("muted")))
@@ -332,22 +326,12 @@ class MediaService:
 
     async def set_main_screen(self, meeting_id: int, principal: Principal, scope: MeetingScope,
                               point_code: str) -> MainScreen:
-        """Put ``point_code`` (an invited point) on every point's main screen."""
-        point = await self.services.registry.by_code(point_code)
-        if point.id not in scope.invited_point_ids and point.id != scope.meeting.host_point_id:
-            raise NotFound(f"point {point_code} is not invited to this meeting",
-                           code="not_invited")
-        main = MainScreen(point.code, point.name, "chair")
-        from meetings.audit import record
-
-        async with self.services.db.transaction() as conn:
-            await record(conn, principal, "media.main_screen", meeting_id=meeting_id,
-                         target=point.code)
-        self._chosen[meeting_id] = main  # CONDUCT HOOK (see __init__)
-        await self.services.bus.publish(topic(meeting_id), {
-            "type": "main_screen.changed", "point_code": point.code, "label": point.name,
-            "reason": "chair"})
-        return main
+        """Put ``point_code`` (an invited point) on every point's main screen. The state
+        belongs to the floor (meetings/floor.py); its ``main_screen.changed`` event switches
+        the media of every session, on every node."""
+        state = await self.services.floor.set_main_screen(meeting_id, principal, point_code)
+        main = state.main_screen
+        return MainScreen(main.point_code, main.label, main.reason)
 
     # ------------------------------------------------------------ stats
 
