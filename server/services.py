@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -148,12 +150,30 @@ class Services:
         )
 
     async def close(self) -> None:
-        """Close in reverse order of start; safe to call twice."""
-        try:
-            try:
-                await self.library.close()
-            finally:
-                await self.renderer.close()
-            await self.bus.close()
-        finally:
-            await self.db.close()
+        """Close in reverse order of start; safe to call twice. Shutdown never hangs: each
+        step gets ``server.shutdown_timeout_s``; one that overruns is cancelled and logged
+        with the stacks of the tasks still running, and the next step goes on."""
+        timeout = self.config.server.shutdown_timeout_s
+        for name, step in (("document library", self.library.close), ("page renderer", self.renderer.close),
+                           ("bus", self.bus.close), ("database", self.db.close)):
+            await bounded_close(name, step(), timeout)
+
+
+async def bounded_close(name: str, closing: Awaitable[None], timeout: float) -> None:
+    try:
+        await asyncio.wait_for(closing, timeout)
+    except TimeoutError:
+        log.error("closing the %s took longer than %.1f s; cancelled. Tasks still running:\n%s",
+                  name, timeout, "\n".join(_task_stacks()))
+    except Exception:
+        log.exception("closing the %s failed", name)
+
+
+def _task_stacks() -> list[str]:
+    lines = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_filename.rsplit('/', 1)[-1]}:{f.f_lineno} {f.f_code.co_name}"
+                            for f in frames)
+        lines.append(f"  {task.get_name()}: {where}")
+    return lines

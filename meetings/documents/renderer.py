@@ -107,12 +107,13 @@ class PageRenderer:
         if self._closed:
             return
         self._closed = True
+        # Waiters first: nobody may stay blocked on a page that will never be rendered now.
+        for future in self._inflight.values():
+            future.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._pool.close()
-        for future in self._inflight.values():
-            future.cancel()
         self._inflight.clear()
         self._jobs.clear()
 
