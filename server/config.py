@@ -73,6 +73,8 @@ class SignallingConfig:
     messages_per_second: float = _opt(20.0, min=1, max=10000)
     chat_max_chars: int = _opt(2000, min=1, max=100000)
     chat_history: int = _opt(200, min=0, max=100000)
+    max_participants_per_meeting: int = _opt(250, min=0, max=1000000)
+    max_connections_per_node: int = _opt(2000, min=0, max=1000000)
 
 
 @dataclass(frozen=True)

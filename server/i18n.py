@@ -86,6 +86,8 @@ ERROR_MESSAGES: dict[str, str] = {
     "invalid_role": N_("This user's role does not fit that task."),
     "meeting_not_found": N_("The meeting does not exist."),
     "meeting_closed": N_("The meeting has ended."),
+    "meeting_full": N_("The meeting already has the number of bridge points allowed to connect (%(cap)s). Please contact the organisers."),
+    "node_full": N_("The server has reached its number of allowed connections (%(cap)s). Please contact the organisers."),
     "invalid_title": N_("Please enter a title (at most 500 characters)."),
     "invalid_time": N_("Check the times: the start needs a date and time, and the end must be after the start."),
     "invalid_transition": N_("The meeting cannot change to that state."),

@@ -32,6 +32,8 @@ ERROR_CODES: dict[str, str] = {
     "forbidden": "the permission table does not allow this",
     "not_found": "no such meeting",
     "meeting_closed": "the meeting is closed",
+    "meeting_full": "the meeting has reached max_participants_per_meeting (details: cap)",
+    "node_full": "this server node has reached max_connections_per_node (details: cap)",
     "not_joined": "join a meeting first",
     "text_empty": "the chat text is empty after cleaning",
     "text_too_long": "the chat text is longer than chat_max_chars",

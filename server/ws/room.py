@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 PRESENCE_JOINED = "presence.joined"
 PRESENCE_LEFT = "presence.left"
 CHAT_MESSAGE = "chat.message"
+ADMISSION_REFUSED = "admission.refused"  # relayed as an ``event`` (docs/protocol.md)
 
 
 def room_event(envelope: Envelope) -> RoomEvent:

@@ -11,19 +11,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from meetings.calendar import topic
 from meetings.chat import MeetingChat
 from meetings.errors import Conflict
 from meetings.models import Meeting, MeetingState
-from meetings.permissions import Action, require
+from meetings.permissions import Action, MeetingScope, require
 from meetings.presence import PresenceEntry, PresenceLog, PresenceStore
 
 from ..metrics import Metrics
 from ..services import Services
+from . import admission
 from .protocol import Joined, Left, MessageId, ProtocolError
-from .room import CHAT_MESSAGE, PRESENCE_JOINED, PRESENCE_LEFT, Room
+from .room import ADMISSION_REFUSED, CHAT_MESSAGE, PRESENCE_JOINED, PRESENCE_LEFT, Room
 from .session import Session, SessionState
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Rooms:
         self.active: dict[int, Room] = {}
         """Rooms by meeting id: meetings with at least one local session (even detached)."""
         self._lock = asyncio.Lock()
+        self._admitting = asyncio.Lock()
+        """Serialises the admission check with the presence entry it leads to (this node)."""
         self._spawn = spawn
         self.leave_hooks: list[Callable[[Session, int, str], Awaitable[None]]] = []
         """Called (best effort) when a session leaves a meeting: ``(session, meeting_id,
@@ -82,14 +85,23 @@ class Rooms:
             if session.meeting_id == meeting_id:  # a repeated join: a fresh snapshot, no news
                 await self.snapshot(session, scope.meeting, re)
                 return
-            if session.meeting_id is not None:
-                await self.remove(session, "switched")
-            await self._enter(meeting_id, session)
-            entry = PresenceEntry.for_principal(session.key, session.principal,
-                                                node_id=self.node_id)
-            session.entry = entry
+            async with self._admitting:
+                refusal = await self._admission(session, scope, meeting_id)
+                if refusal is None:
+                    if session.meeting_id is not None:
+                        await self.remove(session, "switched")
+                    await self._enter(meeting_id, session)
+                    entry = PresenceEntry.for_principal(session.key, session.principal,
+                                                        node_id=self.node_id)
+                    session.entry = entry
+                    try:
+                        await self.presence.add(meeting_id, entry)
+                    except BaseException:
+                        await self.remove(session, "error", announce=False)
+                        raise
+            if refusal is not None:
+                await self._refuse(session, meeting_id, refusal, re)
             try:
-                await self.presence.add(meeting_id, entry)
                 session.log_id = await self.presence_log.joined(meeting_id, entry,
                                                                 session.principal)
                 await self.snapshot(session, scope.meeting, re)
@@ -100,6 +112,40 @@ class Rooms:
             except BaseException:
                 await self.remove(session, "error", announce=False)
                 raise
+
+    async def _admission(self, session: Session, scope: MeetingScope,
+                         meeting_id: int) -> admission.Refusal | None:
+        """Admission control: the meeting's cap (shared presence) and this node's cap."""
+        meeting_cap = self.config.max_participants_per_meeting
+        node_cap = self.config.max_connections_per_node
+        if meeting_cap <= 0 and node_cap <= 0:
+            return None
+        meeting_count = 0
+        if meeting_cap > 0:  # a resumed or switching session is never counted against itself
+            entries = await self.presence.list(meeting_id)
+            meeting_count = sum(1 for e in entries if e.key != session.key)
+        node_count = sum(len(room.sessions - {session}) for room in self.active.values())
+        return admission.decide(
+            meeting_count=meeting_count, meeting_cap=meeting_cap, node_count=node_count,
+            node_cap=node_cap, priority=admission.has_priority(session.principal, scope))
+
+    async def _refuse(self, session: Session, meeting_id: int, refusal: admission.Refusal,
+                      re: MessageId | None) -> NoReturn:
+        """Record a refused join (audit log, ``admission.refused`` for the chair), then raise."""
+        principal = session.principal
+        point_code = principal.point.code if principal.point else None
+        target = principal.user.username if principal.user else (point_code or "")
+        details = {"reason": refusal.reason, "cap": refusal.cap}
+        await quietly(self.services.audit.record(
+            principal, "meeting.join_refused", meeting_id=meeting_id, target=target,
+            details=details), "audit of a refused join")
+        await quietly(self.services.bus.publish(topic(meeting_id), {
+            "type": ADMISSION_REFUSED, "meeting_id": meeting_id, "label": principal.label,
+            "point_code": point_code, "reason": refusal.reason, "cap": refusal.cap,
+        }), "admission publish")
+        what = "meeting" if refusal.reason == admission.MEETING_FULL else "server node"
+        raise ProtocolError(refusal.reason, f"this {what} is full ({refusal.cap} connections)",
+                            re=re, details={"cap": refusal.cap})
 
     async def snapshot(self, session: Session, meeting: Meeting, re: MessageId | None) -> None:
         """Send ``joined`` (presence + recent chat), then what arrived meanwhile."""
