@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from .config import Config, ConfigError
 
@@ -50,7 +51,7 @@ def _first(value: str) -> str:
     return value.split(",")[0].strip()
 
 
-def proxy_middleware(networks: tuple[Network, ...]) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def proxy_middleware(networks: tuple[Network, ...]) -> Middleware:
     """Believe ``X-Forwarded-*`` only from the configured proxies (and never by default)."""
 
     @web.middleware
