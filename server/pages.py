@@ -510,4 +510,6 @@ def setup(app: web.Application) -> None:
     pages_documents.setup(app)
     from . import pages_room  # the video room (and the video_config global for room.html)
     pages_room.setup(app)
+    from . import pages_monitor  # the monitoring page (giám sát) of a meeting
+    pages_monitor.setup(app)
     app.router.add_get("/static/{path:.+}", static.handle)
