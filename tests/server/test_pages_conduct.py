@@ -5,58 +5,34 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from meetings.calendar import InviteSelection, MeetingDraft
-from server.auth import COOKIE, sign_cookie
 from tests.conftest import Api
+from tests.server.page_world import PageWorld, build_page_world
 
 ROLES = ("admin", "chair", "secretary", "delegate", "observer")
 TITLE = "Hội nghị <b>giao ban</b> & sơ kết quý I"
 
 
-@dataclass
-class World:
-    api: Api
-    cookies: dict[str, dict[str, str]]
-    meeting_id: int
-    links: dict[str, str]
-
-    async def get(self, path: str, role: str | None = None, **headers: str) -> tuple[int, str, Any]:
-        self.api.client.session.cookie_jar.clear()
-        base = self.cookies[role] if role else {}
-        resp = await self.api.client.get(path, headers={**base, **headers}, allow_redirects=False)
-        return resp.status, await resp.text(), resp
+World = PageWorld
 
 
 @pytest.fixture
 async def world(api: Api) -> World:
-    s = api.services
-    await s.registry.create("T17", "Tỉnh Hòa Bình", "province")
-    await s.registry.create("H1701", "Huyện Tân Lạc", "district", "T17")
-    await s.registry.create("X170101", "Xã Đông Lai", "commune", "H1701")
-    await s.registry.create("X170102", "Xã Thanh Hối", "commune", "H1701")
-    await s.registry.create("X170201", "Xã Vũ Bản", "commune", "H1701")
     names = {"admin": "Quản trị hệ thống", "chair": "Nguyễn Văn Hùng", "secretary": "Trần Thị Lan",
              "delegate": "Bùi Văn Đức", "observer": "Lê Minh Quân"}
     points = {"delegate": "X170101", "observer": "X170102"}
-    for role in ROLES:
-        await s.accounts.create_user(role, "mat-khau-thu-nghiem", role, display_name=names[role],
-                                     point_code=points.get(role))
-    meeting = await s.calendar.create(MeetingDraft(
-        title=TITLE, starts_at=datetime(2026, 12, 1, 1, 0, tzinfo=UTC), host_point_code="T17",
-        chair_username="chair", secretary_username="secretary"), created_by=None)
-    result = await s.calendar.invite(meeting.id, InviteSelection(codes=("X170101", "X170102")))
-    cookies = {}
-    for role in ROLES:
-        login = await api.login(role)
-        cookies[role] = {"Cookie": f"{COOKIE}={sign_cookie(s.secret, login['token'])}"}
-    api.client.session.cookie_jar.clear()
-    return World(api, cookies, meeting.id, result.links)
+    return await build_page_world(
+        api,
+        points=[("T17", "Tỉnh Hòa Bình", "province", None), ("H1701", "Huyện Tân Lạc", "district", "T17"),
+                ("X170101", "Xã Đông Lai", "commune", "H1701"), ("X170102", "Xã Thanh Hối", "commune", "H1701"),
+                ("X170201", "Xã Vũ Bản", "commune", "H1701")],
+        accounts={role: (role, points.get(role), names[role]) for role in ROLES},
+        invite=("X170101", "X170102"), title=TITLE)
 
 
 def json_block(html: str, element_id: str) -> Any:

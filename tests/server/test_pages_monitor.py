@@ -5,62 +5,35 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from meetings.calendar import InviteSelection, MeetingDraft
-from server.auth import COOKIE, sign_cookie
 from tests.conftest import Api
+from tests.server.page_world import PageWorld, build_page_world
 
 ROLES = ("admin", "chair", "secretary", "delegate", "observer", "outsider")
 TITLE = "Hội nghị <b>giao ban</b> & sơ kết quý I"
 INVITED = ("T17", "H1701", "X170101", "X170102", "H1702", "X170201")
 
 
-@dataclass
-class World:
-    api: Api
-    cookies: dict[str, dict[str, str]]
-    meeting_id: int
-    links: dict[str, str]
-
-    async def get(self, path: str, role: str | None = None, **headers: str) -> tuple[int, str, Any]:
-        self.api.client.session.cookie_jar.clear()
-        base = self.cookies[role] if role else {}
-        resp = await self.api.client.get(path, headers={**base, **headers}, allow_redirects=False)
-        return resp.status, await resp.text(), resp
+World = PageWorld
 
 
 @pytest.fixture
 async def world(api: Api) -> World:
-    s = api.services
-    await s.registry.create("T17", "Tỉnh Hòa Bình", "province")
-    await s.registry.create("H1701", "Huyện Tân Lạc", "district", "T17")
-    await s.registry.create("X170101", "Xã Đông Lai", "commune", "H1701")
-    await s.registry.create("X170102", "Xã <i>Thanh Hối</i>", "commune", "H1701")
-    await s.registry.create("H1702", "Huyện Mai Châu", "district", "T17")
-    await s.registry.create("X170201", "Xã Vạn Mai", "commune", "H1702")
-    await s.registry.create("X170202", "Xã Không Mời", "commune", "H1702")
     roles = {"admin": "admin", "chair": "chair", "secretary": "secretary", "delegate": "delegate",
              "observer": "observer", "outsider": "chair"}
     points = {"delegate": "X170101", "observer": "X170102"}
-    for name, role in roles.items():
-        await s.accounts.create_user(name, "mat-khau-thu-nghiem", role, display_name=name.title(),
-                                     point_code=points.get(name))
-    meeting = await s.calendar.create(MeetingDraft(
-        title=TITLE, starts_at=datetime(2026, 12, 1, 1, 0, tzinfo=UTC), host_point_code="T17",
-        chair_username="chair", secretary_username="secretary"), created_by=None)
-    result = await s.calendar.invite(meeting.id, InviteSelection(codes=("X170101", "X170102", "H1701",
-                                                                        "H1702", "X170201")))
-    cookies = {}
-    for name in ROLES:
-        login = await api.login(name)
-        cookies[name] = {"Cookie": f"{COOKIE}={sign_cookie(s.secret, login['token'])}"}
-    api.client.session.cookie_jar.clear()
-    return World(api, cookies, meeting.id, result.links)
+    return await build_page_world(
+        api,
+        points=[("T17", "Tỉnh Hòa Bình", "province", None), ("H1701", "Huyện Tân Lạc", "district", "T17"),
+                ("X170101", "Xã Đông Lai", "commune", "H1701"),
+                ("X170102", "Xã <i>Thanh Hối</i>", "commune", "H1701"),
+                ("H1702", "Huyện Mai Châu", "district", "T17"), ("X170201", "Xã Vạn Mai", "commune", "H1702"),
+                ("X170202", "Xã Không Mời", "commune", "H1702")],
+        accounts={name: (role, points.get(name), name.title()) for name, role in roles.items()},
+        invite=("X170101", "X170102", "H1701", "H1702", "X170201"), title=TITLE)
 
 
 def json_block(html: str, element_id: str) -> Any:

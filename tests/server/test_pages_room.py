@@ -6,58 +6,36 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meetings.calendar import InviteSelection, MeetingDraft
+from meetings.calendar import MeetingDraft
 from server.auth import COOKIE, sign_cookie
 from server.pages_room import ice_servers, video_config
 from tests.conftest import Api
+from tests.server.page_world import PageWorld, build_page_world
 
 ROLES = ("admin", "chair", "secretary", "delegate", "observer", "outsider")
 TITLE = "Hội nghị <b>giao ban</b> & sơ kết quý I"
 
 
-@dataclass
-class World:
-    api: Api
-    cookies: dict[str, dict[str, str]]
-    meeting_id: int
-    links: dict[str, str]
-
-    async def get(self, path: str, role: str | None = None, **headers: str) -> tuple[int, str]:
-        self.api.client.session.cookie_jar.clear()
-        base = self.cookies[role] if role else {}
-        resp = await self.api.client.get(path, headers={**base, **headers}, allow_redirects=False)
-        return resp.status, await resp.text()
+World = PageWorld
 
 
 @pytest.fixture
 async def world(api: Api) -> World:
-    s = api.services
-    await s.registry.create("T17", "Tỉnh Hòa Bình", "province")
-    await s.registry.create("H1701", "Huyện Tân Lạc", "district", "T17")
-    await s.registry.create("X170101", "Xã Đông Lai", "commune", "H1701")
-    await s.registry.create("X170102", "Xã Thanh Hối", "commune", "H1701")
-    await s.registry.create("X170103", "Xã Phong Phú", "commune", "H1701")
     points = {"delegate": "X170101", "observer": "X170102", "outsider": "X170103"}
-    for role in ROLES:
-        await s.accounts.create_user(role, "mat-khau-thu-nghiem", "delegate" if role == "outsider" else role,
-                                     display_name=f"Người dùng {role}", point_code=points.get(role))
-    meeting = await s.calendar.create(MeetingDraft(
-        title=TITLE, starts_at=datetime(2026, 12, 1, 1, 0, tzinfo=UTC), host_point_code="T17",
-        chair_username="chair", secretary_username="secretary"), created_by=None)
-    result = await s.calendar.invite(meeting.id, InviteSelection(codes=("X170101", "X170102")))
-    cookies = {}
-    for role in ROLES:
-        login = await api.login(role)
-        cookies[role] = {"Cookie": f"{COOKIE}={sign_cookie(s.secret, login['token'])}"}
-    api.client.session.cookie_jar.clear()
-    return World(api, cookies, meeting.id, result.links)
+    return await build_page_world(
+        api,
+        points=[("T17", "Tỉnh Hòa Bình", "province", None), ("H1701", "Huyện Tân Lạc", "district", "T17"),
+                ("X170101", "Xã Đông Lai", "commune", "H1701"), ("X170102", "Xã Thanh Hối", "commune", "H1701"),
+                ("X170103", "Xã Phong Phú", "commune", "H1701")],
+        accounts={role: ("delegate" if role == "outsider" else role, points.get(role), f"Người dùng {role}")
+                  for role in ROLES},
+        invite=("X170101", "X170102"), title=TITLE)
 
 
 def video_data(html: str) -> Any:
@@ -67,7 +45,7 @@ def video_data(html: str) -> Any:
 
 
 async def test_chair_gets_the_grid_and_set_main_screen(world: World) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}/video", "chair")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/video", "chair")
     assert status == 200, html
     assert "Phòng họp" in html and "Màn hình chính" in html and "Đưa lên màn hình chính" in html
     assert "Hội nghị &lt;b&gt;giao ban&lt;/b&gt; &amp; sơ kết quý I" in html and "<b>giao ban" not in html
@@ -81,7 +59,7 @@ async def test_chair_gets_the_grid_and_set_main_screen(world: World) -> None:
 
 
 async def test_secretary_sees_the_grid_without_the_main_screen_button(world: World) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}/video", "secretary")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/video", "secretary")
     assert status == 200, html
     data = video_data(html)
     assert data["grid"] is True and data["can_set_main"] is False
@@ -90,7 +68,7 @@ async def test_secretary_sees_the_grid_without_the_main_screen_button(world: Wor
 
 @pytest.mark.parametrize("role", ["delegate", "observer"])
 async def test_participants_at_invited_points(world: World, role: str) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}/video", role)
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/video", role)
     assert status == 200, html
     data = video_data(html)
     assert data["grid"] is False and data["can_set_main"] is False
@@ -103,24 +81,24 @@ async def test_participants_at_invited_points(world: World, role: str) -> None:
 
 
 async def test_outsiders_get_403_and_anonymous_the_login(world: World) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}/video", "outsider")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/video", "outsider")
     assert status == 403
     assert "video-data" not in html
-    status, _ = await world.get(f"/meetings/{world.meeting_id}/video")
+    status, _, _ = await world.get(f"/meetings/{world.meeting_id}/video")
     assert status == 302
-    status, _ = await world.get("/meetings/99999/video", "chair")
+    status, _, _ = await world.get("/meetings/99999/video", "chair")
     assert status == 404
 
 
 async def test_english(world: World) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}/video?lang=en", "chair")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/video?lang=en", "chair")
     assert status == 200
     assert "Main screen" in html and "Put on the main screen" in html and "Turn the microphone off" in html
     assert '<html lang="en">' in html
 
 
 async def test_meeting_page_links_the_video_room(world: World) -> None:
-    status, html = await world.get(f"/meetings/{world.meeting_id}", "delegate")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}", "delegate")
     assert status == 200
     assert f'href="/meetings/{world.meeting_id}/video"' in html and "Vào phòng họp" in html
 
@@ -128,12 +106,12 @@ async def test_meeting_page_links_the_video_room(world: World) -> None:
 async def test_point_room_by_link_has_the_video_block(world: World) -> None:
     link = world.links["X170101"]
     token = link.rsplit("/join/", 1)[-1]
-    status, html = await world.get(f"/join/{token}/room")
+    status, html, _ = await world.get(f"/join/{token}/room")
     assert status == 200, html
     data = video_data(html)
     assert data["via_link"] is True and data["point_code"] == "X170101" and data["grid"] is False
     assert 'id="video-main"' in html and 'id="raise-form"' in html  # the conduct controls stay
-    status, html = await world.get(f"/meetings/{world.meeting_id}/room", "delegate")
+    status, html, _ = await world.get(f"/meetings/{world.meeting_id}/room", "delegate")
     assert status == 200
     assert video_data(html)["via_link"] is False
 
