@@ -5,7 +5,7 @@
 import { errorMessage, formatTime, stateLabel as meetingStateLabel, _ } from "./i18n.js";
 import { renderAttendance, rowValues, summaryText, trackEdits } from "./attendance.js";
 import {
-  Client, flatAgenda, formatDuration, mainScreenText, measureSkew, queueItems, refreshWaits, refresher, since, ticker,
+  Client, flatAgenda, formatDuration, liveStatus, mainScreenText, measureSkew, queueItems, refreshWaits, refresher, since, ticker,
 } from "./floor.js";
 import { MeetingSocket } from "./socket.js";
 import { $, busy, h, showMessage } from "./ui.js";
@@ -348,22 +348,9 @@ const EVENTS = {
 };
 
 const status = $("#conn-status");
-const STATUS_TEXT = {
-  connecting: () => _("Connecting…"),
-  reconnecting: () => _("Connection lost. Reconnecting…"),
-  live: () => _("Live"),
-};
-
-let reconnecting = false;
 const socket = new MeetingSocket(data.meeting_id, {
-  onStatus(connection, error) {
-    if (connection === "live" && reconnecting) refreshAll(); // back after a drop
-    reconnecting = connection === "reconnecting";
-    status.dataset.state = connection;
-    status.textContent = connection === "failed"
-      ? _("Not following live: %(reason)s", { reason: errorMessage(error.code, error.details, error.message) })
-      : STATUS_TEXT[connection]();
-  },
+  // back after a drop: refetch everything
+  onStatus: liveStatus(status, () => refreshAll()),
   onJoined: refreshAll, // a fresh snapshot (first join, or after a gap): refetch everything
   onPresence: presenceChanged,
   onEvent(msg) {

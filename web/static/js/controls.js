@@ -5,7 +5,7 @@
 // the session cookie.
 
 import { errorMessage, stateLabel as meetingStateLabel, _ } from "./i18n.js";
-import { Client, flatAgenda, formatDuration, mainScreenText, measureSkew, refresher, since, ticker } from "./floor.js";
+import { Client, flatAgenda, formatDuration, liveStatus, mainScreenText, measureSkew, refresher, since, ticker } from "./floor.js";
 import { MeetingSocket } from "./socket.js";
 import { $, busy, h, showMessage } from "./ui.js";
 import { castBallot, choiceLabel, resendPending, resultTable, storedBallot, updateCount, voteItem } from "./votes.js";
@@ -249,23 +249,9 @@ const EVENTS = {
 };
 
 const status = $("#conn-status");
-const STATUS_TEXT = {
-  connecting: () => _("Connecting…"),
-  reconnecting: () => _("Connection lost. Reconnecting…"),
-  live: () => _("Live"),
-};
-
-let reconnecting = false;
 const socket = new MeetingSocket(data.meeting_id, {
-  onStatus(connection, error) {
-    // Back after a drop: refetch (and re-send a ballot whose answer was lost).
-    if (connection === "live" && reconnecting) refreshAll();
-    reconnecting = connection === "reconnecting";
-    status.dataset.state = connection;
-    status.textContent = connection === "failed"
-      ? _("Not following live: %(reason)s", { reason: errorMessage(error.code, error.details, error.message) })
-      : STATUS_TEXT[connection]();
-  },
+  // back after a drop: refetch (and re-send a ballot whose answer was lost)
+  onStatus: liveStatus(status, () => refreshAll()),
   onJoined: () => Promise.all([refreshAll(), loadAgenda()]),
   onEvent(msg) {
     const event = msg.event || {};

@@ -171,3 +171,23 @@ export function refresher(load, onError) {
     }
   };
 }
+
+const STATUS_TEXT = {
+  connecting: () => _("Connecting…"),
+  reconnecting: () => _("Connection lost. Reconnecting…"),
+  live: () => _("Live"),
+};
+
+/** An `onStatus` handler for a MeetingSocket that shows the connection state in `element`
+ * and calls `onBack()` when the socket is live again after a drop (state may have been missed). */
+export function liveStatus(element, onBack) {
+  let reconnecting = false;
+  return (connection, error) => {
+    if (connection === "live" && reconnecting) onBack();
+    reconnecting = connection === "reconnecting";
+    element.dataset.state = connection;
+    element.textContent = connection === "failed"
+      ? _("Not following live: %(reason)s", { reason: errorMessage(error.code, error.details, error.message) })
+      : STATUS_TEXT[connection]();
+  };
+}
