@@ -75,6 +75,8 @@ class PoolStats:
     """CPU seconds the workers spent in jobs, as they measured it themselves."""
     peak_rss_bytes: int
     """Largest resident size a worker reported after a job (after emptying MuPDF's store)."""
+    job_cpu_s: dict[str, float] = field(default_factory=dict)
+    """``cpu_s`` by job function name (``render_job``, ``text_job``, ``inspect_pdf``…)."""
 
 
 @dataclass(eq=False)
@@ -135,6 +137,7 @@ class WorkerPool:
         self._crashes = 0
         self._restarts = 0
         self._cpu_s = 0.0
+        self._job_cpu_s: dict[str, float] = {}
         self._peak_rss = 0
 
     async def start(self) -> None:
@@ -188,7 +191,8 @@ class WorkerPool:
         return PoolStats(workers=len(self.pids()), queued=len(self._pending), jobs=self._jobs,
                          failed_jobs=self._failed, timeouts=self._timeouts,
                          crashes=self._crashes, restarts=self._restarts,
-                         cpu_s=round(self._cpu_s, 6), peak_rss_bytes=self._peak_rss)
+                         cpu_s=round(self._cpu_s, 6), peak_rss_bytes=self._peak_rss,
+                         job_cpu_s={name: round(cpu, 6) for name, cpu in self._job_cpu_s.items()})
 
     async def close(self) -> None:
         """Withdraw queued jobs, stop the runners, stop every worker (safe to call twice)."""
@@ -269,6 +273,8 @@ class WorkerPool:
             return
         worker.jobs += 1
         self._cpu_s += outcome.cpu_s
+        name = getattr(job.fn, "__name__", "job")
+        self._job_cpu_s[name] = self._job_cpu_s.get(name, 0.0) + outcome.cpu_s
         self._peak_rss = max(self._peak_rss, outcome.rss_bytes)
         if outcome.error is not None:
             self._failed += 1

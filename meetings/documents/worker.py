@@ -33,7 +33,9 @@ from .render import (
     OutputSpec,
     RenderReport,
     encode_raster,
+    limit_native_threads,
     render_page,
+    tune_image_scaling,
 )
 from .text import normalise_page_text
 
@@ -99,6 +101,7 @@ def init_worker(limits: DocumentLimits) -> None:
     """Initializer of every worker process."""
     global _state
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops us
+    limit_native_threads()  # before warm_up imports numpy (for the JPEG encoder)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = limits.worker_memory_bytes
     if hard != resource.RLIM_INFINITY:
@@ -106,13 +109,14 @@ def init_worker(limits: DocumentLimits) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     pymupdf.TOOLS.mupdf_display_errors(False)
     pymupdf.TOOLS.mupdf_display_warnings(False)
+    tune_image_scaling()
     _state = _WorkerState(limits)
     warm_up(limits)
 
 
 def warm_up(limits: DocumentLimits) -> None:
-    """Render and encode a tiny page once, so one-time set-up (MuPDF's font machinery,
-    Pillow's encoder plugin) is paid at pool start, not by the first uploaded page."""
+    """Render and encode a tiny page once, so one-time set-up (MuPDF's font machinery, the
+    JPEG encoder) is paid at pool start, not by the first uploaded page."""
     with pymupdf.open() as doc:
         page = doc.new_page(width=100, height=100)
         page.insert_text((10, 50), "Điểm cầu")
