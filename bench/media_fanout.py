@@ -16,7 +16,8 @@ Processes (all on loopback, all started and stopped by this script, by PID):
   messages, forwarding with ``aiortc.contrib.media.MediaRelay``), the same publisher and
   ``--relay-subscribers`` counting subscribers.
 
-CPU is read from /proc/<pid>/stat (utime+stime, the server's child processes included) over
+CPU is read from /proc/<pid>/stat (utime+stime of the server process AND its media worker
+processes, ``media.workers``; also reported per process as ``server_cpu_pct_by_process``) over
 the measurement window, first with the publisher alone, then with the subscribers: the
 per-subscriber figure is the difference divided by the number of subscribers (marginal cost).
 Latency: the publisher's send time and the probe subscriber's arrival time of the same video
@@ -64,8 +65,8 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of ``root`` and every descendant now alive."""
+def tree(root: int) -> dict[int, float]:
+    """CPU seconds of ``root`` and of every descendant now alive (the media workers), by pid."""
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -73,12 +74,37 @@ def tree_cpu(root: int) -> float:
             found = _stat(int(entry))
             if found is not None:
                 parents[int(entry)], cpu[int(entry)] = found
-    total, stack = 0.0, [root]
+    out: dict[int, float] = {}
+    stack = [root]
     while stack:
         pid = stack.pop()
-        total += cpu.get(pid, 0.0)
+        out[pid] = cpu.get(pid, 0.0)
         stack.extend(p for p, parent in parents.items() if parent == pid)
-    return total
+    return out
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of ``root`` and every descendant now alive."""
+    return sum(tree(root).values())
+
+
+def process_name(pid: int, root: int) -> str:
+    """``server``, ``media-worker <pid>`` or the command's module for a descendant."""
+    if pid == root:
+        return "server"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"gone {pid}"
+    module = argv[argv.index(b"-m") + 1].decode() if b"-m" in argv else Path(argv[0].decode()).name
+    return f"{'media-worker' if module == 'media.worker' else module} {pid}"
+
+
+def per_process_pct(before: dict[int, float], after: dict[int, float], wall: float,
+                    root: int) -> dict[str, float]:
+    """CPU % of each process of the server's tree over a window (alive at both ends)."""
+    return {process_name(pid, root): round(100 * (after[pid] - before[pid]) / wall, 2)
+            for pid in sorted(after) if pid in before}
 
 
 def udp_errors() -> dict[str, int]:
@@ -367,9 +393,11 @@ async def measure(procs: Procs, *, url: str, meeting: int, pub_token: str, token
     for p in subs:
         assert p.stdin is not None
         p.stdin.write(b"start\n")
-    s0, p0, t0, u0 = tree_cpu(server_pid), tree_cpu(pub.pid), time.monotonic(), udp_errors()
+    tree0 = tree(server_pid)
+    s0, p0, t0, u0 = sum(tree0.values()), tree_cpu(pub.pid), time.monotonic(), udp_errors()
     await asyncio.sleep(seconds)
-    s1, p1, wall, u1 = tree_cpu(server_pid), tree_cpu(pub.pid), time.monotonic() - t0, udp_errors()
+    tree1 = tree(server_pid)
+    s1, p1, wall, u1 = sum(tree1.values()), tree_cpu(pub.pid), time.monotonic() - t0, udp_errors()
     for p in subs:
         assert p.stdin is not None
         p.stdin.write(b"stop\n")
@@ -390,6 +418,8 @@ async def measure(procs: Procs, *, url: str, meeting: int, pub_token: str, token
     return {
         "subscribers": len(tokens), "ready": sum(r["ready"] for r in ready), "seconds": round(wall, 2),
         "server_cpu_pct": round(total_pct, 2), "server_cpu_pct_publisher_only": round(idle_pct, 2),
+        "server_processes": len(tree1),
+        "server_cpu_pct_by_process": per_process_pct(tree0, tree1, wall, server_pid),
         "cpu_pct_per_subscriber": round(max(0.0, total_pct - idle_pct) / n, 3),
         "cpu_pct_per_subscriber_total": round(total_pct / n, 3),
         "fps_min": round(min(fps), 2) if fps else 0.0,
@@ -448,6 +478,8 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "loss_pct": passthrough["loss_pct"],
         "hop_latency_ms_median": passthrough["hop_latency_ms_median"],
         "harness_cpu_pct": passthrough["harness_cpu_pct"],
+        "server_processes": passthrough["server_processes"],
+        "server_cpu_pct_by_process": passthrough["server_cpu_pct_by_process"],
         "seconds": args.seconds,
         "resolution": "640x360@30 VP8 + Opus",
         "passthrough": passthrough,

@@ -1,25 +1,34 @@
 """A packet link between two media rooms over a datagram socket: the building block of media
-worker processes (and later of the cascade between nodes).
+worker processes (media.pool, media.worker) and later of the cascade between nodes.
 
 The sending side (:class:`LinkSender`) attaches one packet sink per forwarded source and
 writes each packet **once per link** (not once per subscriber); the receiving side
 (:class:`LinkReceiver`) owns a *remote* :class:`media.source.Source` per announced track,
 pushes the packets into it and sends its keyframe requests back, where they become
-``Source.request_keyframe`` on the real source (rate-limited there).
+``Source.request_keyframe`` on the real source (rate-limited there). A source forwarded
+*on demand* sends its packets only while the receiver's remote source has a sink (the
+receiver says so with ``D``): a worker announces every video it hosts to the server process
+but only the ones somebody watches cross the link. :class:`LinkEndpoint` is both sides on
+one socket (a worker link carries packets both ways).
 
-Wire format (version 1), one datagram per message, network byte order:
+Wire format (version 2), one datagram per message, network byte order:
 
-* ``A`` announce: ``"A" u16 index`` + UTF-8 JSON ``{source_id, participant_id, codec:
-  {kind, name, clock_rate, packetization_mode, profile}}``
+* ``A`` announce: ``"A" u16 index`` + UTF-8 JSON ``{source_id, participant_id, tag,
+  on_demand, codec: {kind, name, clock_rate, packetization_mode, profile}}``
 * ``P`` packet: ``"P" u16 index u16 seq u32 timestamp u8 flags u8 level`` + payload
   (flags: 1 marker, 2 audio level present); keyframe/VP8 facts are re-parsed on arrival.
-* ``K`` keyframe request (receiver → sender): ``"K" u16 index``
 * ``E`` end of source: ``"E" u16 index``
+* ``K`` keyframe request (receiver → sender): ``"K" u16 index``
+* ``D`` demand (receiver → sender): ``"D" u16 index u8 wanted``
+
+Packets are dropped when the socket buffer is full (a slow far end loses packets, never
+memory); ``A``/``E``/``D`` are kept in a short backlog and retried instead (bounded).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import socket
@@ -35,31 +44,72 @@ logger = logging.getLogger(__name__)
 
 _PACKET = struct.Struct("!cHHIBB")
 _INDEX = struct.Struct("!cH")
+_DEMAND = struct.Struct("!cHB")
 MAX_DATAGRAM = 65000
+MAX_BACKLOG = 4096
+RETRY_S = 0.005
 
 
-def _write(transport: asyncio.DatagramTransport | None, sock: Any, data: bytes) -> bool:
-    """Send one datagram on the connected (non-blocking) socket; False when dropped (closed,
-    too big, or the socket buffer is full: a slow far end loses packets, never memory)."""
-    if transport is None or transport.is_closing() or sock is None or len(data) > MAX_DATAGRAM:
-        return False
-    try:
-        sock.send(data)
-    except (BlockingIOError, InterruptedError, ConnectionError, OSError):
-        return False
-    return True
+class _Wire:
+    """Writes datagrams on a connected non-blocking socket; control messages that meet a
+    full buffer wait in a bounded backlog, retried every few milliseconds in order."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.transport: asyncio.DatagramTransport | None = None
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, data: bytes) -> bool:
+        """Send one datagram; False when dropped (closed, too big, or the buffer is full)."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or len(data) > MAX_DATAGRAM:
+            return False
+        try:
+            self.sock.send(data)
+        except (BlockingIOError, InterruptedError, ConnectionError, OSError):
+            return False
+        return True
+
+    def write_reliably(self, data: bytes) -> None:
+        if self._backlog or not self.write(data):
+            if len(self._backlog) < MAX_BACKLOG:
+                self._backlog.append(data)
+            else:
+                logger.warning("media link: control backlog full, message dropped")
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None and self._backlog and self.transport is not None \
+                and not self.transport.is_closing():
+            self._timer = asyncio.get_running_loop().call_later(RETRY_S, self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        while self._backlog and self.write(self._backlog[0]):
+            self._backlog.popleft()
+        self._arm()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._backlog.clear()
 
 
 class _Forward:
-    """The packet sink the sender attaches to one source."""
+    """The packet sink the sender attaches to one source (silent while not demanded)."""
 
-    __slots__ = ("_link", "index")
+    __slots__ = ("_link", "active", "index")
 
-    def __init__(self, link: LinkSender, index: int) -> None:
+    def __init__(self, link: LinkSender, index: int, active: bool) -> None:
         self._link = link
         self.index = index
+        self.active = active
 
     def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
+        if not self.active:
+            return
         level = packet.audio_level
         flags = (1 if packet.marker else 0) | (2 if level is not None else 0)
         self._link.send(_PACKET.pack(b"P", self.index, packet.sequence_number,
@@ -74,34 +124,40 @@ class LinkSender(asyncio.DatagramProtocol):
     ``socket.socketpair(AF_UNIX, SOCK_DGRAM)``; give the same socket to
     ``loop.create_datagram_endpoint(lambda: LinkSender(sock), sock=sock)``)."""
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._transport: asyncio.DatagramTransport | None = None
-        self._sock = sock
+    def __init__(self, sock: socket.socket, wire: _Wire | None = None) -> None:
+        self._wire = wire or _Wire(sock)
         self._by_index: dict[int, tuple[Source, _Forward]] = {}
         self._next = 0
         self.sent = 0
         self.dropped = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]  # a datagram transport
+        self._wire.transport = transport  # type: ignore[assignment]  # a datagram transport
+
+    @property
+    def forwarded(self) -> dict[int, Source]:
+        """Sources being forwarded, by link index."""
+        return {i: e[0] for i, e in self._by_index.items()}
 
     def send(self, data: bytes) -> None:
-        if _write(self._transport, self._sock, data):
+        if self._wire.write(data):
             self.sent += 1
         else:
             self.dropped += 1
 
-    def forward(self, source: Source) -> int:
-        """Announce ``source`` and forward its packets; its link index."""
+    def forward(self, source: Source, *, tag: str = "", on_demand: bool = False) -> int:
+        """Announce ``source`` and forward its packets (``on_demand``: only while the far
+        end asks for them); its link index. ``tag`` is passed to the far end as is."""
         index = self._next
-        self._next += 1
+        self._next = (self._next + 1) & 0xFFFF
         codec = source.codec
-        self.send(_INDEX.pack(b"A", index) + json.dumps({
+        self._wire.write_reliably(_INDEX.pack(b"A", index) + json.dumps({
             "source_id": source.source_id, "participant_id": source.participant_id,
+            "tag": tag, "on_demand": on_demand,
             "codec": {"kind": codec.kind, "name": codec.name, "clock_rate": codec.clock_rate,
                       "packetization_mode": codec.packetization_mode,
                       "profile": codec.profile}}).encode("utf-8"))
-        sink = _Forward(self, index)
+        sink = _Forward(self, index, not on_demand)
         self._by_index[index] = (source, sink)
         source.add_sink(sink)
         return index
@@ -110,46 +166,64 @@ class LinkSender(asyncio.DatagramProtocol):
         entry = self._by_index.pop(index, None)
         if entry is not None:
             entry[0].remove_sink(entry[1])
-            self.send(_INDEX.pack(b"E", index))
+            self._wire.write_reliably(_INDEX.pack(b"E", index))
 
     def ended(self, index: int) -> None:
         if self._by_index.pop(index, None) is not None:
-            self.send(_INDEX.pack(b"E", index))
+            self._wire.write_reliably(_INDEX.pack(b"E", index))
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) == _INDEX.size and data[:1] == b"K":
+        kind = data[:1]
+        if kind == b"K" and len(data) == _INDEX.size:
             entry = self._by_index.get(_INDEX.unpack(data)[1])
             if entry is not None:
                 entry[0].request_keyframe()
+        elif kind == b"D" and len(data) == _DEMAND.size:
+            _, index, wanted = _DEMAND.unpack(data)
+            entry = self._by_index.get(index)
+            if entry is not None:
+                entry[1].active = bool(wanted)
+                if wanted:  # whoever asked needs a decodable start
+                    entry[0].request_keyframe()
 
     def close(self) -> None:
         for index in list(self._by_index):
             self.stop(index)
-        if self._transport is not None:
-            self._transport.close()
+        self._wire.close()
+        if self._wire.transport is not None:
+            self._wire.transport.close()
 
 
 class LinkReceiver(asyncio.DatagramProtocol):
     """Turns a link's datagrams into remote sources (``on_source`` / ``on_end`` tell the
-    owner, e.g. ``Room.add_source`` / ``Room.remove_source``)."""
+    owner, e.g. ``Room.add_source`` / ``Room.remove_source``). ``mirror_stats``: the remote
+    sources' ``stats`` are left to the owner (copied from the far end)."""
 
     def __init__(self, sock: socket.socket, *, on_source: Callable[[Source], None],
-                 on_end: Callable[[Source], None], min_keyframe_interval: float = 0.5) -> None:
+                 on_end: Callable[[Source], None], min_keyframe_interval: float = 0.5,
+                 mirror_stats: bool = False, wire: _Wire | None = None) -> None:
         self._on_source = on_source
         self._on_end = on_end
         self._interval = min_keyframe_interval
-        self._transport: asyncio.DatagramTransport | None = None
-        self._sock = sock
+        self._mirror = mirror_stats
+        self._wire = wire or _Wire(sock)
         self.sources: dict[int, Source] = {}
+        self.tags: dict[str, str] = {}
+        "Tag of each remote source, by source id."
         self.malformed = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]  # a datagram transport
+        self._wire.transport = transport  # type: ignore[assignment]  # a datagram transport
 
     def _ask_keyframe(self, index: int) -> Callable[[], None]:
         def ask() -> None:
-            _write(self._transport, self._sock, _INDEX.pack(b"K", index))
+            self._wire.write(_INDEX.pack(b"K", index))
         return ask
+
+    def _demand(self, index: int) -> Callable[[bool], None]:
+        def demand(wanted: bool) -> None:
+            self._wire.write_reliably(_DEMAND.pack(b"D", index, 1 if wanted else 0))
+        return demand
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
@@ -174,19 +248,59 @@ class LinkReceiver(asyncio.DatagramProtocol):
                               str(c["packetization_mode"]), str(c["profile"]))
             source = Source(str(info["source_id"]), str(info["participant_id"]), codec,
                             request_keyframe=self._ask_keyframe(index),
-                            min_keyframe_interval=self._interval)
+                            min_keyframe_interval=self._interval, mirror_stats=self._mirror)
+            if info.get("on_demand"):
+                source.set_demand_listener(self._demand(index))
+            old = self.sources.pop(index, None)
+            if old is not None:  # the index was reused: the old source ended unannounced
+                self._end(old)
             self.sources[index] = source
+            self.tags[source.source_id] = str(info.get("tag", ""))
             self._on_source(source)
         elif kind == b"E":
             source = self.sources.pop(_INDEX.unpack_from(data)[1], None)
             if source is not None:
-                self._on_end(source)
+                self._end(source)
         else:
             raise ValueError(f"unknown message {kind!r}")
 
+    def _end(self, source: Source) -> None:
+        self._on_end(source)
+        self.tags.pop(source.source_id, None)
+
     def close(self) -> None:
-        for source in list(self.sources.values()):
-            self._on_end(source)
+        sources = list(self.sources.values())
         self.sources.clear()
-        if self._transport is not None:
-            self._transport.close()
+        for source in sources:
+            self._end(source)
+        self._wire.close()
+        if self._wire.transport is not None:
+            self._wire.transport.close()
+
+
+class LinkEndpoint(asyncio.DatagramProtocol):
+    """Both directions of one link on one socket: ``K``/``D`` go to the sender (they are
+    about what this side forwards), everything else to the receiver."""
+
+    def __init__(self, sock: socket.socket, *, on_source: Callable[[Source], None],
+                 on_end: Callable[[Source], None], min_keyframe_interval: float = 0.5,
+                 mirror_stats: bool = False) -> None:
+        wire = _Wire(sock)
+        self.sender = LinkSender(sock, wire)
+        self.receiver = LinkReceiver(sock, on_source=on_source, on_end=on_end,
+                                     min_keyframe_interval=min_keyframe_interval,
+                                     mirror_stats=mirror_stats, wire=wire)
+        self._wire = wire
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._wire.transport = transport  # type: ignore[assignment]  # a datagram transport
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if data[:1] in (b"K", b"D"):
+            self.sender.datagram_received(data, addr)
+        else:
+            self.receiver.datagram_received(data, addr)
+
+    def close(self) -> None:
+        self.receiver.close()
+        self.sender.close()

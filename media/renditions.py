@@ -1,11 +1,14 @@
-"""Renditions instead of simulcast: a publisher sends up to three encodings of its camera as
+"""Renditions instead of simulcast: a publisher sends up to four encodings of its camera as
 separate tracks, and each subscriber's slot carries the one its layout and link allow.
 
 :class:`LinkQuality` turns a subscriber's receiver reports (fraction lost) and REMB into a
-*level*: 0 = ``camera``, 1 = ``camera-low``, 2 = ``camera-thumb``. One report with loss above
+*level*: -1 = ``camera-hd`` (1280x720, only the main screen), 0 = ``camera`` (640x360, where
+every subscriber starts), 1 = ``camera-low``, 2 = ``camera-thumb``. One report with loss above
 5% moves it one step down (so do two with a REMB far below the bitrate); it steps back up
-after ``recover_reports`` good reports in a row and at least ``hold_s`` after the last change. The switch itself happens at the next keyframe (the slot
-switch of :class:`media.sink.Sink`).
+after ``recover_reports`` good reports in a row and at least ``hold_s`` after the last change,
+up to ``camera-hd`` when the main-screen point publishes it (HD is earned by a good link, never
+given on trust). The switch itself happens at the next keyframe (the slot switch of
+:class:`media.sink.Sink`).
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-RENDITIONS: tuple[str, ...] = ("camera", "camera-low", "camera-thumb")
+RENDITIONS: tuple[str, ...] = ("camera-hd", "camera", "camera-low", "camera-thumb")
 "Camera renditions, best first (roles of the publisher's m-lines)."
+HD = "camera-hd"
+HD_LEVEL = -1
+"The level of ``camera-hd``: a level ``n`` is ``RENDITIONS[n + 1]``."
 LOSS_DOWN = 0.05
 LOSS_UP = 0.02
 REMB_DOWN = 0.5
@@ -37,14 +43,25 @@ def pick(available: Mapping[str, str], preferred: tuple[str, ...]) -> tuple[str,
     return None
 
 
+def level_of(rendition: str) -> int:
+    """The link level of a rendition (``camera-hd`` -1 … ``camera-thumb`` 2)."""
+    return RENDITIONS.index(rendition) + HD_LEVEL
+
+
 def preference(level: int) -> tuple[str, ...]:
     """Renditions to try for a main slot at link ``level``: that one, then lower, then
     higher (a lower one that is not published must not leave the slot empty)."""
-    level = max(0, min(level, len(RENDITIONS) - 1))
-    return RENDITIONS[level:] + tuple(reversed(RENDITIONS[:level]))
+    index = max(0, min(level - HD_LEVEL, len(RENDITIONS) - 1))
+    return RENDITIONS[index:] + tuple(reversed(RENDITIONS[:index]))
 
 
 GRID_PREFERENCE: tuple[str, ...] = ("camera-thumb", "camera-low", "camera")
+"Grid thumbnails: smallest first, and never ``camera-hd`` (see :func:`pick_grid`)."
+
+
+def pick_grid(available: Mapping[str, str]) -> tuple[str, str] | None:
+    """A grid tile's rendition: :data:`GRID_PREFERENCE`, never the HD one."""
+    return pick({r: s for r, s in available.items() if r != HD}, GRID_PREFERENCE)
 
 
 @dataclass
@@ -61,14 +78,17 @@ class LinkQuality:
 
     def observe(self, *, reports: int, fraction_lost: float | None, remb_bps: int | None,
                 current_bps: float | None, higher_bps: float | None,
-                max_level: int = len(RENDITIONS) - 1, now: float | None = None) -> bool:
+                max_level: int = len(RENDITIONS) - 1 + HD_LEVEL, min_level: int = 0,
+                now: float | None = None) -> bool:
         """Feed the latest report of the subscriber's main slot; True when the level changed.
         ``reports`` counts reports received so far (an unchanged count is ignored);
-        ``max_level`` is the lowest rendition the publisher sends."""
+        ``max_level`` is the lowest rendition the publisher sends, ``min_level`` the best one
+        it may go up to (``HD_LEVEL`` when the main-screen point publishes ``camera-hd``)."""
         if reports == self.last_reports or fraction_lost is None:
             return False
         self.last_reports = reports
         now = time.monotonic() if now is None else now
+        self.level = max(self.level, min_level)  # nothing better is published: no free step
         if remb_bps and current_bps and remb_bps < REMB_DOWN * current_bps:
             self.congested += 1
         else:
@@ -85,7 +105,7 @@ class LinkQuality:
             self.good += 1
         else:
             self.good = 0
-        if self.level > 0 and self.good >= self.recover_reports and (
+        if self.level > min_level and self.good >= self.recover_reports and (
                 now - self.changed_at >= self.hold_s):
             self.level -= 1
             self.good = 0

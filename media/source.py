@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 KeyframeRequester = Callable[[], None]
 "Asks the feeder for a keyframe (e.g. sends a PLI to the publisher). Must not block."
 
+DemandListener = Callable[[bool], None]
+"""Told True when a source gets its first sink and False when its last sink goes: a remote
+source (media.link) uses it to pull a video stream over the link only while it is needed."""
+
 
 def ntp_now() -> int:
     """The current time as a 64-bit NTP timestamp."""
@@ -52,6 +56,8 @@ class SourceStats:
     keyframe_requests_sent: int = 0
     "Requests passed to the feeder after rate limiting."
     sink_errors: int = 0
+    frames: int = 0
+    "Video frames (packets with the RTP marker bit)."
 
 
 class Source:
@@ -61,11 +67,15 @@ class Source:
 
     def __init__(self, source_id: str, participant_id: str, codec: CodecSpec, *,
                  request_keyframe: KeyframeRequester | None = None,
-                 min_keyframe_interval: float = 0.5) -> None:
+                 min_keyframe_interval: float = 0.5, mirror_stats: bool = False) -> None:
         self.source_id = source_id
         self.participant_id = participant_id
         self.codec = codec
         self.stats = SourceStats()
+        # A mirrored source's ``stats`` are copied from where it is really fed (a worker
+        # process); what passes through here is counted apart and not shown.
+        self._count = SourceStats() if mirror_stats else self.stats
+        self._on_demand: DemandListener | None = None
         self._request_keyframe = request_keyframe
         self._min_interval = min_keyframe_interval
         self._sinks: dict[PacketSink, None] = {}
@@ -88,33 +98,58 @@ class Source:
     def sinks(self) -> tuple[PacketSink, ...]:
         return self._fanout
 
+    @property
+    def fed_packets(self) -> int:
+        """Packets pushed through this object (for a mirrored source, unlike ``stats``: what
+        really crossed the link)."""
+        return self._count.packets
+
     def set_keyframe_requester(self, request_keyframe: KeyframeRequester | None) -> None:
         self._request_keyframe = request_keyframe
+
+    def set_demand_listener(self, listener: DemandListener | None) -> None:
+        """``listener(True)`` on the first sink, ``listener(False)`` when the last goes."""
+        self._on_demand = listener
 
     def add_sink(self, sink: PacketSink) -> None:
         if self._closed:
             raise RuntimeError("source is closed")
+        first = not self._sinks
         self._sinks[sink] = None
         self._fanout = tuple(self._sinks)
+        if first:
+            self._demand(True)
 
     def remove_sink(self, sink: PacketSink) -> None:
         if sink in self._sinks:
             del self._sinks[sink]
             self._fanout = tuple(self._sinks)
+            if not self._sinks:
+                self._demand(False)
+
+    def _demand(self, wanted: bool) -> None:
+        if self._on_demand is not None and not self._closed:
+            try:
+                self._on_demand(wanted)
+            except Exception:
+                logger.exception("demand listener of %s failed", self.source_id)
 
     def push(self, packet: MediaPacket) -> None:
         """Forward one packet to every sink. A failing sink is detached; others go on."""
         if self._closed:
             return
-        stats = self.stats
+        stats = self._count
         stats.packets += 1
         stats.bytes += len(packet.payload)
-        if packet.keyframe and self.codec.kind == "video":
-            stats.keyframes += 1
-            self.last_keyframe_at = time.monotonic()
-            if self._timer is not None:  # the pending request is answered
-                self._timer.cancel()
-                self._timer = None
+        if self.codec.kind == "video":
+            if packet.marker:
+                stats.frames += 1
+            if packet.keyframe:
+                stats.keyframes += 1
+                self.last_keyframe_at = time.monotonic()
+                if self._timer is not None:  # the pending request is answered
+                    self._timer.cancel()
+                    self._timer = None
         if not self._fanout:
             return
         ntp = ntp_now()
@@ -130,7 +165,7 @@ class Source:
         """Ask for a keyframe, rate-limited (see class doc). Audio sources ignore it."""
         if self._closed or self.codec.kind != "video":
             return
-        self.stats.keyframe_requests += 1
+        self._count.keyframe_requests += 1
         wait = self._last_request + self._min_interval - time.monotonic()
         if wait <= 0:
             self._send_request()
@@ -142,7 +177,7 @@ class Source:
         if self._closed or self._request_keyframe is None:
             return
         self._last_request = time.monotonic()
-        self.stats.keyframe_requests_sent += 1
+        self._count.keyframe_requests_sent += 1
         try:
             self._request_keyframe()
         except Exception:

@@ -15,10 +15,20 @@ from .credentials import DUMMY_HASH, hash_password, hash_token, new_token, verif
 from .errors import Conflict, Invalid, NotFound, Unauthenticated
 from .models import IssuedToken, Role, User
 from .store.db import Database
-from .store.tables import bridge_points, sessions, users
+from .store.tables import (
+    UTCDateTime,
+    bridge_points,
+    invitations,
+    meetings,
+    point_tokens,
+    sessions,
+    users,
+)
 from .text import clean_line
 
 MAX_PASSWORD = 1024
+CREDENTIAL_KINDS = ("dcs", "dcp", "dci")
+"""Token kinds :func:`credential_status` checks: login sessions, device tokens, invitation links."""
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -263,3 +273,76 @@ class Accounts:
         async with self.db.transaction() as conn:
             result = await conn.execute(sessions.delete().where(sessions.c.expires_at < utcnow() - timedelta(days=7)))
         return result.rowcount or 0
+
+
+CREDENTIAL_BATCH = 10_000
+"""Hashes per statement of :func:`credential_status` (SQLite and asyncpg allow 32 766 bound
+parameters): one statement up to this many sessions on a node, one more per batch beyond."""
+
+
+async def credential_status(db: Database, hashes: dict[str, set[str]]) -> dict[str, str]:
+    """Why each of these credentials no longer admits anyone, in one statement (per
+    :data:`CREDENTIAL_BATCH` hashes).
+
+    ``hashes`` maps a token kind (``dcs``, ``dcp``, ``dci``) to token hashes (SHA-256, as
+    stored). The answer holds only the credentials that are no longer valid, each with its
+    reason: ``disabled`` (the user account or the bridge point is disabled), ``revoked``
+    (logged out, replaced, revoked or unknown) or ``expired`` (past its ``expires_at``, or the
+    invitation's meeting is closed). Valid credentials are absent. The signalling hub asks
+    this for all its sessions at once, every ``signalling.revalidate_s``.
+    """
+    flat = [(kind, h) for kind in CREDENTIAL_KINDS for h in sorted(set(hashes.get(kind, ())))]
+    if not flat:
+        return {}
+    rows: list[Any] = []
+    async with db.connect() as conn:
+        for start in range(0, len(flat), CREDENTIAL_BATCH):
+            batch: dict[str, list[str]] = {kind: [] for kind in CREDENTIAL_KINDS}
+            for kind, token_hash in flat[start:start + CREDENTIAL_BATCH]:
+                batch[kind].append(token_hash)
+            rows.extend((await conn.execute(_credential_statement(batch))).all())
+    now = utcnow()
+    found: dict[str, str | None] = {}
+    for row in rows:
+        token_hash, revoked_at, expires_at, disabled, closed = tuple(row)
+        if disabled:  # first: disabling an account also revokes its sessions
+            found[token_hash] = "disabled"
+        elif revoked_at is not None:
+            found[token_hash] = "revoked"
+        elif (expires_at is not None and expires_at <= now) or closed:
+            found[token_hash] = "expired"
+        else:
+            found[token_hash] = None
+    status: dict[str, str] = {}
+    for _kind, token_hash in flat:
+        reason = found.get(token_hash, "revoked")  # unknown: deleted or replaced
+        if reason is not None:
+            status[token_hash] = reason
+    return status
+
+
+def _credential_statement(wanted: dict[str, list[str]]) -> Any:
+    """One SELECT (a UNION ALL over the kinds asked for) of ``token_hash, revoked_at,
+    expires_at, disabled, closed`` for each known credential."""
+    no_time = sa.cast(sa.null(), UTCDateTime())
+    parts = []
+    if wanted["dcs"]:
+        parts.append(sa.select(
+            sessions.c.token_hash.label("token_hash"), sessions.c.revoked_at.label("revoked_at"), sessions.c.expires_at.label("expires_at"),
+            users.c.disabled.label("disabled"), sa.false().label("closed"),
+        ).join(users, users.c.id == sessions.c.user_id)
+         .where(sessions.c.token_hash.in_(wanted["dcs"])))
+    if wanted["dcp"]:
+        parts.append(sa.select(
+            point_tokens.c.token_hash, point_tokens.c.revoked_at, no_time,
+            sa.not_(bridge_points.c.enabled), sa.false(),
+        ).join(bridge_points, bridge_points.c.id == point_tokens.c.point_id)
+         .where(point_tokens.c.token_hash.in_(wanted["dcp"])))
+    if wanted["dci"]:
+        parts.append(sa.select(
+            invitations.c.token_hash, no_time, invitations.c.expires_at,
+            sa.not_(bridge_points.c.enabled), meetings.c.state == "closed",
+        ).join(bridge_points, bridge_points.c.id == invitations.c.point_id)
+         .join(meetings, meetings.c.id == invitations.c.meeting_id)
+         .where(invitations.c.token_hash.in_(wanted["dci"])))
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)

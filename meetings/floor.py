@@ -33,13 +33,14 @@ from .clock import utcnow
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .models import BridgePoint, Principal
 from .permissions import Action, MeetingScope, allowed
+from .share import ShareControl
 from .store.db import Database
 from .store.tables import bridge_points, meetings, presence_log
 from .store.tables_conduct import floor_requests, floor_state, point_controls
 from .text import clean_line
 
 MAX_TOPIC = 500
-Reason = Literal["host", "floor", "chair"]
+Reason = Literal["host", "floor", "chair", "share"]
 QUEUED, SPEAKING, DONE, WITHDRAWN = "queued", "speaking", "done", "withdrawn"
 
 
@@ -108,6 +109,8 @@ class FloorControl:
     def __init__(self, db: Database, bus: Bus) -> None:
         self.db = db
         self.bus = bus
+        self.share = ShareControl(self)
+        "Content sharing (meetings/share.py): shown on top of the main screen while it lasts."
 
     # ------------------------------------------------------------ reading
 
@@ -133,6 +136,9 @@ class FloorControl:
         st = (await conn.execute(sa.select(floor_state).where(floor_state.c.meeting_id == meeting_id))).first()
         locked = bool(st.locked) if st else False
         main = await self._main_screen(conn, meeting_id, st)
+        share = self.share.current(meeting_id)
+        if share is not None and share.layout == "main":  # on top; floor_state keeps the floor's own
+            main = MainScreen(share.point_code, share.label, "share")
         muted = sorted((await conn.execute(
             sa.select(bridge_points.c.code).join(point_controls, point_controls.c.point_id == bridge_points.c.id)
             .where(point_controls.c.meeting_id == meeting_id, point_controls.c.muted.is_(True)))).scalars())
@@ -283,6 +289,8 @@ class FloorControl:
             state = await self._state(conn, meeting_id)
         if was_muted:
             await self.bus.publish(topic(meeting_id), {"type": "point.muted", "point_code": code, "muted": False})
+        if await self.share.main_moved(meeting_id, str(code)):
+            state = await self.state(meeting_id)
         await self._main_changed(meeting_id, state)
         await self._changed(meeting_id)
         return state
@@ -305,6 +313,8 @@ class FloorControl:
             await self._set_main(conn, meeting_id, None, "host")
             await record(conn, actor, "floor.revoke", meeting_id=meeting_id, target=ended)
             state = await self._state(conn, meeting_id)
+        if await self.share.main_moved(meeting_id, None):
+            state = await self.state(meeting_id)
         await self._main_changed(meeting_id, state)
         await self._changed(meeting_id)
         return state
@@ -337,7 +347,10 @@ class FloorControl:
             await record(conn, actor, "point.remove", meeting_id=meeting_id, target=point.code)
             state = await self._state(conn, meeting_id)
         await self.bus.publish(topic(meeting_id), {"type": "point.removed", "point_code": point.code})
-        if main_moved:
+        share = self.share.current(meeting_id)
+        if main_moved or (share is not None and share.point_code == point.code):
+            if await self.share.main_moved(meeting_id, None):
+                state = await self.state(meeting_id)
             await self._main_changed(meeting_id, state)
         await self._changed(meeting_id)
         return state
@@ -364,6 +377,8 @@ class FloorControl:
             await self._set_main(conn, meeting_id, point.id, "chair")
             await record(conn, actor, "floor.main_screen", meeting_id=meeting_id, target=point.code)
             state = await self._state(conn, meeting_id)
+        if await self.share.main_moved(meeting_id, state.speaker.point_code if state.speaker else None):
+            state = await self.state(meeting_id)
         await self._main_changed(meeting_id, state)
         await self._changed(meeting_id)
         return state
@@ -418,6 +433,12 @@ class FloorControl:
         await self.bus.publish(topic(meeting_id), {
             "type": "main_screen.changed", "point_code": state.main_screen.point_code,
             "label": state.main_screen.label, "reason": state.main_screen.reason})
+
+    async def main_changed(self, meeting_id: int) -> None:
+        """Tell every node the main screen (and the floor) may have changed: the share
+        module calls it when a share starts, ends or changes layout."""
+        await self._main_changed(meeting_id, await self.state(meeting_id))
+        await self._changed(meeting_id)
 
     async def _changed(self, meeting_id: int) -> None:
         await self.bus.publish(topic(meeting_id), {"type": "floor.changed"})

@@ -41,6 +41,28 @@ class AgendaEntry:
 
 
 @dataclass(frozen=True)
+class RecordingLine:
+    """One recording the minutes mention: start, stop, duration."""
+
+    id: int
+    started_at: datetime
+    stopped_at: datetime | None
+    duration_s: float | None
+
+
+async def read_recordings(conn: AsyncConnection, meeting_id: int) -> tuple[RecordingLine, ...]:
+    """Completed recordings of the meeting (recordings feature); empty without it."""
+    try:
+        from .store.tables_recordings import recordings
+    except ImportError:
+        return ()
+    rows = (await conn.execute(sa.select(recordings).where(
+        recordings.c.meeting_id == meeting_id, recordings.c.status == "completed")
+        .order_by(recordings.c.id))).all()
+    return tuple(RecordingLine(r.id, r.started_at, r.stopped_at, r.duration_s) for r in rows)
+
+
+@dataclass(frozen=True)
 class MinutesRecord:
     """Everything the minutes show, already read from the store (NFC text)."""
 
@@ -61,6 +83,8 @@ class MinutesRecord:
     votes: list[VoteResult]
     conclusions: str
     version: int
+    recordings: tuple[RecordingLine, ...] = ()
+    "Recordings of the meeting (ghi hình) that produced a file, in order."
 
 
 @dataclass(frozen=True)
@@ -165,6 +189,7 @@ class MinutesService:
                 host = (await conn.execute(sa.select(bridge_points.c.name)
                                            .where(bridge_points.c.id == m.host_point_id))).scalar() or ""
             agenda = await read_agenda(conn, meeting_id)
+            recorded = await read_recordings(conn, meeting_id)
             conclusions = (await conn.execute(sa.select(minutes_drafts.c.conclusions)
                                               .where(minutes_drafts.c.meeting_id == meeting_id))).scalar() or ""
         sheet = await self.attendance.sheet(meeting_id)
@@ -176,7 +201,7 @@ class MinutesService:
             secretary_name=names.get(m.secretary_id, ""), issuer=clean_line(issuer) or issuer_for(host),
             number=clean_line(number), place=clean_line(place) or place_for(host), attendance=sheet.points,
             agenda=agenda, turns=await self.floor.turns(meeting_id), votes=results, conclusions=conclusions,
-            version=version)
+            version=version, recordings=recorded)
 
     async def generate(self, meeting_id: int, actor: Principal, *, conclusions: str | None = None,
                        number: str = "", place: str = "", issuer: str = "") -> MinutesVersion:

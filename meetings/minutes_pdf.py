@@ -153,6 +153,19 @@ def _vote_block(n: int, r: VoteResult, agenda: list[AgendaEntry]) -> str:
     return out
 
 
+def _duration(seconds: float | None) -> str:
+    total = int(round(seconds or 0))
+    h, rest = divmod(total, 3600)
+    return f"{h} giờ {rest // 60:02d} phút {rest % 60:02d} giây" if h else f"{rest // 60} phút {rest % 60:02d} giây"
+
+
+def recordings_line(m: MinutesRecord) -> str:
+    """The recordings of the meeting (ghi hình), one sentence: start, stop and duration of each."""
+    items = [f"từ {_clock(r.started_at)} đến {_clock(r.stopped_at)} ({_duration(r.duration_s)})"
+             for r in m.recordings]
+    return f"Cuộc họp được ghi hình ({len(items)} bản ghi): " + "; ".join(items) + "."
+
+
 def minutes_html(m: MinutesRecord, generated: datetime, *, closing_on_new_page: bool = False) -> str:
     connected = sum(1 for p in m.attendance if p.status in (Status.ONLINE, Status.IN_HALL))
     parts = [_title(m)]
@@ -178,6 +191,8 @@ def minutes_html(m: MinutesRecord, generated: datetime, *, closing_on_new_page: 
             parts.append(f"<p>{i}. {_e(who)}, từ {_clock(t.started_at)} đến {_clock(t.ended_at)}{topic}.</p>")
     else:
         parts.append("<p>Không có ý kiến phát biểu được ghi nhận.</p>")
+    if m.recordings:
+        parts.append(f"<p>{_e(recordings_line(m))}</p>")
     parts.append("<h2>III. KẾT QUẢ BIỂU QUYẾT</h2>")
     if m.votes:
         parts.extend(_vote_block(i, r, m.agenda) for i, r in enumerate(m.votes, 1))

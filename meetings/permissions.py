@@ -51,6 +51,10 @@ class Action(str, enum.Enum):
     MEDIA_PUBLISH = "media.publish"  # send camera/microphone/screen (observers only receive)
     MEDIA_CONSOLE = "media.console"  # the grid of thumbnails and the quality stats
     MEDIA_MAIN_SCREEN = "media.main_screen"  # put a point on everyone's main screen
+    MEDIA_SHARE = "media.share"  # share a screen (staff always; others while their point holds the floor)
+    # recording (ghi hình): start/stop; list and download the files (staff only, docs/recording.md)
+    RECORDING_CONTROL = "recording.control"
+    RECORDING_VIEW = "recording.view"
 
 
 class Scope(str, enum.Enum):
@@ -106,6 +110,9 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.MEDIA_PUBLISH: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
     Action.MEDIA_CONSOLE: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
     Action.MEDIA_MAIN_SCREEN: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
+    Action.MEDIA_SHARE: Rule(EVERYONE - {OBSERVER}, Scope.PARTICIPANT),
+    Action.RECORDING_CONTROL: Rule(frozenset({ADMIN, CHAIR}), Scope.CHAIR),
+    Action.RECORDING_VIEW: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
 }
 
 

@@ -319,9 +319,15 @@ def db_upgrade(config_path: str | None, data_dir: str | None) -> None:
               help="tone, a media file, alsa:DEVICE (e.g. alsa:hw:0), or none")
 @click.option("--meeting", "meeting_id", type=click.IntRange(min=1), default=None,
               help="meeting id to join (needed with a device token; an invitation names its meeting)")
-@click.option("--video-size", default="640x360", show_default=True, help="WIDTHxHEIGHT of the camera")
+@click.option("--video-size", default=None,
+              help="WIDTHxHEIGHT of the camera  [default: 640x360; 1280x720 with --hd]")
 @click.option("--fps", type=click.IntRange(1, 60), default=30, show_default=True)
 @click.option("--renditions", is_flag=True, help="also publish camera-low (320x180) and camera-thumb (160x90)")
+@click.option("--hd", is_flag=True,
+              help="publish the camera (1280x720 unless --video-size says otherwise) as camera-hd, "
+                   "the main screen's HD rendition, plus camera 640x360, camera-low and camera-thumb "
+                   "(implies --renditions; the server forwards HD only while this point is on the "
+                   "main screen, to subscribers whose link allows it)")
 @click.option("--receive-only", is_flag=True,
               help="publish nothing; count received packets/frames/keyframes/loss without decoding")
 @click.option("--main-slots", type=click.IntRange(0, 4), default=1, show_default=True,
@@ -340,8 +346,8 @@ def db_upgrade(config_path: str | None, data_dir: str | None) -> None:
               help="PEM file of the CA that signed the server's certificate (wss:// with a private CA)")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
               show_default=True)
-def bridge(url: str, token: str, video: str, audio: str, meeting_id: int | None, video_size: str, fps: int,
-           renditions: bool, receive_only: bool, main_slots: int, audio_slots: int, stats_interval: float,
+def bridge(url: str, token: str, video: str, audio: str, meeting_id: int | None, video_size: str | None,
+           fps: int, renditions: bool, hd: bool, receive_only: bool, main_slots: int, audio_slots: int, stats_interval: float,
            seconds: float | None, ice_addresses: tuple[str, ...], label: str, ca_file: str | None,
            log_level: str) -> None:
     """A headless bridge point: join a meeting over WebSocket + WebRTC and publish a camera and
@@ -351,13 +357,14 @@ def bridge(url: str, token: str, video: str, audio: str, meeting_id: int | None,
     options, 3 token refused, 4 join refused, 5 server unreachable.
     """
     from .bridge.agent import BridgeAgent
-    from .bridge.options import AgentError, AgentOptions, parse_size
+    from .bridge.options import HD_SIZE, AgentError, AgentOptions, parse_size
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = AgentOptions(url=url, token=token, meeting_id=meeting_id, video=video, audio=audio,
-                               video_size=parse_size(video_size), fps=fps, renditions=renditions,
+                               video_size=parse_size(video_size) if video_size else
+                               (HD_SIZE if hd else (640, 360)), fps=fps, renditions=renditions, hd=hd,
                                receive_only=receive_only, main_slots=main_slots, audio_slots=audio_slots,
                                stats_interval_s=stats_interval, seconds=seconds,
                                ice_addresses=tuple(ice_addresses), label=label, ca_file=ca_file or "")

@@ -75,6 +75,7 @@ class SignallingConfig:
     chat_history: int = _opt(200, min=0, max=100000)
     max_participants_per_meeting: int = _opt(250, min=0, max=1000000)
     max_connections_per_node: int = _opt(2000, min=0, max=1000000)
+    revalidate_s: float = _opt(60.0, min=0, max=86400)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,24 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class RecordingSettings:
+    """Meeting recordings (see docs/recording.md): one recorder process per running
+    recording writes WebM (VP8 + Opus) under ``dir``."""
+
+    enabled: bool = True
+    dir: str = ""
+    width: int = _opt(1280, min=160, max=1920)
+    height: int = _opt(720, min=120, max=1080)
+    fps: int = _opt(15, min=1, max=30)
+    video_bitrate: int = _opt(1_500_000, min=100_000, max=8_000_000)
+    max_hours: float = _opt(8.0, min=0.01, max=24)
+
+    def __post_init__(self) -> None:
+        if self.width % 2 or self.height % 2:
+            raise ConfigError("recording.width/height: must be even numbers")
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -152,6 +171,7 @@ class Config:
     i18n: I18nConfig = field(default_factory=I18nConfig)
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     media: MediaSettings = field(default_factory=MediaSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     @property
     def data_path(self) -> Path:

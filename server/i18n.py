@@ -133,6 +133,7 @@ ERROR_MESSAGES: dict[str, str] = {
     "not_authenticated": N_("Please log in to continue."),
     "already_authenticated": N_("This connection is already logged in."),
     "resume_expired": N_("The connection was lost for too long; the page was updated again."),
+    "session_ended": N_("Your session has ended (logged out, expired or access withdrawn). Please log in or join again."),
     "not_joined": N_("You are no longer in this meeting. Reload the page to join again."),
     "text_empty": N_("The message is empty."),
     "text_too_long": N_("The message is too long."),
@@ -147,6 +148,9 @@ ERROR_MESSAGES: dict[str, str] = {
     "queue_empty": N_("Nobody is waiting for the floor."),
     "no_speaker": N_("Nobody has the floor."),
     "point_removed": N_("This bridge point was removed from the meeting."),
+    "not_floor_holder": N_("Only the meeting's staff and the point holding the floor may share content."),
+    "share_in_progress": N_("Someone else is already sharing content."),
+    "no_share": N_("Nobody is sharing content."),
     "invalid_status": N_("Choose online, in the hall or absent."),
     "invalid_headcount": N_("The number of attendees is not valid."),
     "roll_call_open": N_("A roll call is already running."),
@@ -163,6 +167,12 @@ ERROR_MESSAGES: dict[str, str] = {
     "result_hidden": N_("The result has not been published yet."),
     "minutes_not_found": N_("This version of the minutes does not exist."),
     "meeting_locked": N_("The meeting is locked: no new participants may join."),
+    # recordings (ghi hình)
+    "recording_running": N_("The meeting is already being recorded."),
+    "recording_not_running": N_("This recording is not running."),
+    "recording_not_found": N_("This recording does not exist or has no file."),
+    "recording_disabled": N_("Recording is turned off on this server."),
+    "recording_failed": N_("The recording could not be started. Please try again."),
 }
 
 LEVEL_LABELS = {"province": N_("Province"), "district": N_("District"), "commune": N_("Commune")}

@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media import MediaError, MediaEvent, Peer, PeerClosed, Room, SourceAdded, SourceRemoved
-from media.renditions import GRID_PREFERENCE, RENDITIONS, LinkQuality, pick, preference
+from media.renditions import (
+    HD,
+    HD_LEVEL,
+    RENDITIONS,
+    LinkQuality,
+    level_of,
+    pick,
+    pick_grid,
+    preference,
+)
 from media.speakers import ActiveSpeakers
 
 from .ws.protocol_media import MediaClosed, MediaMain, MediaSlots
@@ -28,9 +37,27 @@ from .ws.session import Session
 
 log = logging.getLogger(__name__)
 
-VIDEO_SEND_ROLES = ("camera", "camera-low", "camera-thumb", "screen")
+VIDEO_SEND_ROLES = ("camera-hd", "camera", "camera-low", "camera-thumb", "screen")
 SPEAKER_PERIOD_S = 0.3
 LINK_PERIOD_S = 0.5
+LIVE_S = 2.0
+"""A video source is *live* while packets arrived in the last LIVE_S seconds: a rendition or
+screen m-line negotiated with no track (``replaceTrack(null)``: the browser's ``camera-hd``
+when it is not on the main screen) is never chosen while a live one is published."""
+SCREEN = "screen"
+
+
+@dataclass(frozen=True)
+class ShareView:
+    """The meeting's content share as the media policy sees it (``share.changed``)."""
+
+    session: str | None
+    "The sharer's session key (its media participant id); None = any session of the sharer."
+    point_code: str | None
+    user_id: int | None
+    label: str
+    layout: str
+    "``main``: the screen replaces the main slot; ``beside``: it fills the ``content`` slots."
 
 
 @dataclass(frozen=True)
@@ -77,7 +104,7 @@ class Member:
     def role_of_slot(self, mid: str) -> str:
         sink = self.peer.sinks.get(mid)
         role = self.roles.get(mid)
-        if role in ("main", "audio", "grid"):
+        if role in ("main", "audio", "grid", "content"):
             return role
         return "audio" if sink is not None and sink.kind == "audio" else "main"
 
@@ -100,6 +127,10 @@ class MeetingMedia:
         self._dirty = False
         self._closed = False
         self._rates: dict[str, float] = {}
+        self.share: ShareView | None = None
+        self._packets: dict[str, tuple[int, float]] = {}
+        self.live: frozenset[str] = frozenset()
+        "Video sources with packets in the last LIVE_S seconds (updated by the ticker)."
         self._ticker = asyncio.create_task(self._tick(), name=f"media-tick {meeting_id}")
 
     # ------------------------------------------------------------ members
@@ -163,6 +194,30 @@ class MeetingMedia:
                 member.session.reply(message)
         self.reassign()
 
+    def set_share(self, share: ShareView | None) -> None:
+        """A share started, changed layout or ended (from the floor domain's events)."""
+        if share == self.share:
+            return
+        self.share = share
+        self.reassign()
+
+    def sharer(self) -> Member | None:
+        """The member whose ``screen`` source is the meeting's shared content: the sharer's
+        session when it is on this node and is who the share says (same user or point)."""
+        share = self.share
+        if share is None:
+            return None
+        for member in self.members.values():
+            if share.session is not None and member.key != share.session:
+                continue
+            principal = member.session.principal
+            user_id = principal.user.id if principal.user is not None else None
+            if user_id != share.user_id or member.point_code != share.point_code:
+                continue
+            if SCREEN in member.published():
+                return member
+        return None
+
     def set_muted(self, point_code: str, muted: bool) -> None:
         if muted:
             self.muted.add(point_code)
@@ -215,20 +270,54 @@ class MeetingMedia:
         found = [m for m in self.members.values() if any(r in m.published() for r in RENDITIONS)]
         return sorted(found, key=lambda m: (m.point_code or "~", m.label, m.key))
 
+    def main_video(self) -> str | None:
+        """The source the main screen shows now, at its best (for a recording): the shared
+        screen while a share is laid out on the main screen (whoever shares, with or without a
+        point), else the main point's best *live* camera rendition (``camera-hd`` while it
+        sends it)."""
+        share = self.share
+        sharer = self.sharer()
+        if share is not None and share.layout == "main" and sharer is not None:
+            return sharer.published().get(SCREEN)
+        main = self.publisher_of(self.main.point_code)
+        if main is None:
+            return None
+        chosen = pick(self._live_only(main.published()), preference(HD_LEVEL))
+        return chosen[1] if chosen else None
+
+    def _live_only(self, published: dict[str, str]) -> dict[str, str]:
+        """The live ones of a member's published video sources (all of them when none is
+        live yet: a fresh publisher's first packets are on their way)."""
+        live = {r: s for r, s in published.items() if s in self.live}
+        return live or published
+
     def assign(self, member: Member) -> None:
         desired: dict[str, tuple[str | None, Member | None, str | None]] = {}
         main = self.publisher_of(self.main.point_code)
+        share = self.share
+        sharer = self.sharer()
+        screen = sharer.published().get(SCREEN) if sharer is not None else None
         for mid in member.recv_mids("main"):
             chosen = None
+            if share is not None and share.layout == "main" and screen is not None:
+                owner = sharer if sharer is not member else None
+                desired[mid] = (screen, owner, SCREEN) if owner else (None, None, None)
+                continue
             if main is not None and main is not member:
-                chosen = pick(main.published(), preference(member.link.level))
+                chosen = pick(self._live_only(main.published()), preference(member.link.level))
             desired[mid] = (chosen[1], main, chosen[0]) if chosen else (None, None, None)
+        for mid in member.recv_mids("content"):
+            if (share is not None and share.layout == "beside" and screen is not None
+                    and sharer is not member):
+                desired[mid] = (screen, sharer, SCREEN)
+            else:
+                desired[mid] = (None, None, None)
         grid_mids = member.recv_mids("grid")[:self.max_grid] if member.staff else []
         size = min(member.grid_size, len(grid_mids))
         page = self._grid_members()[member.grid_page * size:(member.grid_page + 1) * size] \
             if size else []
         for i, mid in enumerate(grid_mids):
-            chosen = pick(page[i].published(), GRID_PREFERENCE) if i < len(page) else None
+            chosen = pick_grid(self._live_only(page[i].published())) if i < len(page) else None
             desired[mid] = (chosen[1], page[i], chosen[0]) if chosen else (None, None, None)
         audio_mids = member.recv_mids("audio")[:self.audio_slots]
         wanted = self._audio_order(member)[:len(audio_mids)]
@@ -286,6 +375,26 @@ class MeetingMedia:
                 return slot["rendition"], bool(sink is not None and sink.sending)
         return None, False
 
+    def recording_sources(self) -> tuple[str | None, list[str]]:
+        """What a recording carries (docs/recording.md): the main-screen video
+        (:meth:`main_video`: the shared screen when a share is on the main screen, else the
+        main point's best live camera rendition) and the audio a listener hears: the main
+        point's microphone, then the active speakers, muted points left out (at most
+        ``audio_slots`` + 1 sources)."""
+        code = self.main.point_code
+        video = self.main_video()
+        main = self.publisher_of(code)
+        audio: list[str] = []
+        speaker = main or next((m for m in self.members.values()
+                                if code is not None and m.point_code == code
+                                and "mic" in m.published()), None)
+        if speaker is not None and "mic" in speaker.published():
+            audio.append(speaker.published()["mic"])
+        audio.extend(sid for sid in self.speakers.ranked() if sid not in audio)
+        audio = [sid for sid in audio if (o := self._owner(sid)) is not None
+                 and (o.point_code is None or o.point_code not in self.muted)]
+        return video, audio[:self.audio_slots + 1]
+
     # ------------------------------------------------------------ periodic work
 
     async def _tick(self) -> None:
@@ -295,6 +404,7 @@ class MeetingMedia:
             elapsed += SPEAKER_PERIOD_S
             try:
                 changed = self.speakers.update()
+                changed = self._liveness() or changed
                 if elapsed >= LINK_PERIOD_S:
                     elapsed = 0.0
                     changed = self._links() or changed
@@ -302,6 +412,29 @@ class MeetingMedia:
                     self.reassign()
             except Exception:  # keep ticking: one bad round must not stop the policy
                 log.exception("media: periodic policy of meeting %d failed", self.meeting_id)
+
+    def _liveness(self, now: float | None = None) -> bool:
+        """Update :attr:`live` from the video sources' packet counters; True when it changed."""
+        now = asyncio.get_running_loop().time() if now is None else now
+        seen: dict[str, tuple[int, float]] = {}
+        live: set[str] = set()
+        for source_id, source in self.room.sources.items():
+            if source.kind != "video":
+                continue
+            packets = source.stats.packets
+            before = self._packets.get(source_id)
+            at = now if before is None or packets != before[0] else before[1]
+            if before is None and packets == 0:
+                at = now - LIVE_S  # negotiated, never sent: not live
+            seen[source_id] = (packets, at)
+            if now - at < LIVE_S:
+                live.add(source_id)
+        self._packets = seen
+        frozen = frozenset(live)
+        if frozen == self.live:
+            return False
+        self.live = frozen
+        return True
 
     def _links(self) -> bool:
         """Feed each subscriber's main-slot reports to its link quality."""
@@ -315,16 +448,21 @@ class MeetingMedia:
             owner = self._owner(sink.source.source_id)
             published = owner.published() if owner else {}
             role = next((r for r, sid in published.items() if sid == sink.source.source_id), None)
+            if role not in RENDITIONS:
+                continue  # a shared screen: one rendition, nothing to adapt
             higher = None
-            if role in RENDITIONS and RENDITIONS.index(role) > 0:
+            if RENDITIONS.index(role) > 0:
                 higher = published.get(RENDITIONS[RENDITIONS.index(role) - 1])
+            hd = published.get(HD)
+            min_level = HD_LEVEL if hd is not None and hd in self.live else 0
             stats = sink.stats
             if member.link.observe(reports=stats.reports, fraction_lost=stats.fraction_lost,
                                    remb_bps=stats.remb_bps,
                                    current_bps=rates.get(sink.source.source_id),
                                    higher_bps=rates.get(higher) if higher else None,
-                                   max_level=max((RENDITIONS.index(r) for r in published
-                                                  if r in RENDITIONS), default=0)):
+                                   max_level=max((level_of(r) for r in published
+                                                  if r in RENDITIONS), default=0),
+                                   min_level=min_level):
                 log.info("media: %s link level %d (loss %.2f, remb %s)", member.key,
                          member.link.level, stats.fraction_lost or 0.0, stats.remb_bps)
                 changed = True

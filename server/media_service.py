@@ -16,17 +16,20 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from media import IceServer, MediaConfig, MediaError, Room
+from media import IceServer, MediaConfig, MediaError
 from media.aiortc_hooks import use_host_addresses
+from media.pool import WorkerPool
+from media.remote import RoomProxy
 from meetings.bus import Subscription
 from meetings.calendar import topic
 from meetings.errors import Forbidden, NotFound
 from meetings.models import Principal
 from meetings.permissions import Action, MeetingScope, allowed, require
+from meetings.share import Share
 
 from .config import MediaSettings
 from .keys import METRICS, SERVICES
-from .media_room import MainScreen, MeetingMedia, Member
+from .media_room import MainScreen, MeetingMedia, Member, ShareView
 from .media_stats import StatsState, collect, forget, invited_points
 from .metrics import Metrics
 from .services import Services
@@ -99,6 +102,8 @@ class MediaService:
         self._restore_hosts = use_host_addresses(self.config.host_addresses)
         self._stats_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.pool: WorkerPool | None = None
+        "Media worker processes (``media.workers``), started on the first ``media.offer``."
         self.closed = False
 
     async def start(self) -> None:
@@ -118,7 +123,14 @@ class MediaService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for meeting_id in list(self._meetings):
             await self._close_meeting(meeting_id, "shutdown")
+        if self.pool is not None:
+            await self.pool.close(self.services.config.server.shutdown_timeout_s)
         self._restore_hosts()
+
+    def meeting_media(self, meeting_id: int) -> MeetingMedia | None:
+        """The media of a meeting on this node, if any session offered (recordings read it)."""
+        entry = self._meetings.get(meeting_id)
+        return entry.media if entry is not None else None
 
     # ------------------------------------------------------------ messages
 
@@ -220,16 +232,24 @@ class MediaService:
             entry = self._meetings.get(meeting_id)
             if entry is not None:
                 return entry
+            if self.closed:
+                raise ProtocolError("internal", "the media service is stopping")
+            if self.pool is None:
+                self.pool = WorkerPool(self.config, self.settings.workers)
+            await self.pool.start()
             floor = await self.services.floor.state(meeting_id)
             main = MainScreen(floor.main_screen.point_code, floor.main_screen.label,
                               floor.main_screen.reason)
             subscription = await self.services.bus.subscribe(topic(meeting_id))
             holder: list[MeetingMedia] = []
-            room = Room(self.config, on_event=lambda e: holder[0].on_media_event(e))
-            media = MeetingMedia(meeting_id, room, main, audio_slots=self.settings.audio_slots,
+            room = RoomProxy(self.pool, str(meeting_id),
+                             on_event=lambda e: holder[0].on_media_event(e))
+            media = MeetingMedia(meeting_id, room, main,  # type: ignore[arg-type]  # Room's API
+                                 audio_slots=self.settings.audio_slots,
                                  max_grid=self.settings.max_grid, on_closed=self._peer_failed)
             holder.append(media)
             media.muted.update(floor.muted)
+            media.share = share_view(self.services.floor.share.current(meeting_id))
             relay = asyncio.create_task(self._relay(media, subscription),
                                         name=f"media-relay {meeting_id}")
             entry = self._meetings[meeting_id] = _Meeting(media, subscription, relay, StatsState())
@@ -237,13 +257,24 @@ class MediaService:
 
     async def _remove(self, entry: _Meeting, key: str, reason: str) -> None:
         await entry.media.remove(key, reason)
+        await self._share_gone(entry.media.meeting_id, key)
         await self._drop_if_empty(entry, reason)
+
+    async def _share_gone(self, meeting_id: int, key: str) -> None:
+        """A session's media went: if it was sharing content, the share ends (main screen back)."""
+        try:
+            await self.services.floor.share.session_gone(meeting_id, key)
+        except Exception:
+            log.exception("media: ending the share of %s in meeting %d failed", key, meeting_id)
 
     async def _drop_if_empty(self, entry: _Meeting, reason: str = "empty") -> None:
         if entry.media.empty and self._meetings.get(entry.media.meeting_id) is entry:
             await self._close_meeting(entry.media.meeting_id, reason)
 
     def _peer_failed(self, media: MeetingMedia, member: Member, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._share_gone(media.meeting_id, member.key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         if media.empty:
             self._spawn_close(media.meeting_id)
 
@@ -274,7 +305,7 @@ class MediaService:
         if entry is None or session.key not in entry.media.members:
             return
         await self._remove(entry, session.key, reason)
-        session.reply(MediaClosed("meeting_closed" if reason == "meeting_closed" else "left"))
+        session.reply(MediaClosed(reason if reason in ("meeting_closed", "removed") else "left"))
 
     def session_resumed(self, session: Session) -> None:
         """Hub hook: a session is back on a new socket; its peer may have survived the gap,
@@ -300,6 +331,9 @@ class MediaService:
                     if not isinstance(label, str):
                         label = await self._label(code)
                     media.set_main(MainScreen(code, label, reason))
+                elif kind == "share.changed":
+                    self.services.floor.share.observe(event)
+                    media.set_share(share_view(self.services.floor.share.current(media.meeting_id)))
                 elif kind == "point.muted" and event.get("point_code") is not None:
                     media.set_muted(str(event["point_code"]), bool(event.get("muted")))
                 elif kind == "point.removed" and event.get("point_code") is not None:
@@ -354,6 +388,13 @@ class MediaService:
             if session.connection is not None and allowed(session.principal,
                                                           Action.MEDIA_CONSOLE, scope):
                 session.reply(message)
+
+
+def share_view(share: Share | None) -> ShareView | None:
+    """What the slot policy needs of the meeting's share (meetings/share.py)."""
+    if share is None:
+        return None
+    return ShareView(share.session, share.point_code, share.user_id, share.label, share.layout)
 
 
 MEDIA: web.AppKey[MediaService] = web.AppKey("media_service")

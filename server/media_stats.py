@@ -3,7 +3,9 @@ series of ``/metrics``.
 
 Per point: round trip time and loss from the subscriber's receiver reports about its main
 slot (else any slot), bitrate (what it publishes, else what it receives), camera frame rate
-(frames counted at the server from RTP marker bits), the rendition its main slot carries.
+(``SourceStats.frames``: RTP marker bits counted where the source is fed, i.e. in its media
+worker, and mirrored here: nothing attaches to a video source just to count, so a camera
+nobody watches never crosses its worker's link), the rendition its main slot carries.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from media import MediaPacket, Source
 from meetings.permissions import MeetingScope
 from meetings.registry import Registry
 
@@ -25,22 +26,6 @@ MAX_POINT_SERIES = 1000
 """At most this many (meeting, point) label sets in the per-point gauges of one node."""
 
 
-class FrameMeter:
-    """Counts frames of a video source (packets with the marker bit): a packet sink."""
-
-    __slots__ = ("frames",)
-
-    def __init__(self) -> None:
-        self.frames = 0
-
-    def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
-        if packet.marker:
-            self.frames += 1
-
-    def on_source_ended(self, source: Source) -> None:
-        pass
-
-
 @dataclass
 class StatsState:
     """What the previous round saw, to turn counters into rates."""
@@ -49,19 +34,9 @@ class StatsState:
     source_bytes: dict[str, int] = field(default_factory=dict)
     sink_bytes: dict[str, int] = field(default_factory=dict)
     frames: dict[str, int] = field(default_factory=dict)
-    meters: dict[str, tuple[Source, FrameMeter]] = field(default_factory=dict)
     series: set[tuple[str, str]] = field(default_factory=set)
     invited: tuple[frozenset[int], dict[str, str]] = (frozenset(), {})
     """Invited point ids and their code → name (refetched when the invitations change)."""
-
-
-def _meter(state: StatsState, source: Source) -> FrameMeter:
-    entry = state.meters.get(source.source_id)
-    if entry is None or entry[0] is not source:
-        meter = FrameMeter()
-        source.add_sink(meter)
-        entry = state.meters[source.source_id] = (source, meter)
-    return entry[1]
 
 
 async def invited_points(registry: Registry, scope: MeetingScope,
@@ -83,7 +58,7 @@ def _offline(code: str | None, label: str) -> dict[str, Any]:
 
 def collect(media: MeetingMedia, state: StatsState, metrics: Metrics, present: list[Session],
             invited: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """One round: per-point rows for ``media.stats``; updates rates, meters and metrics."""
+    """One round: per-point rows for ``media.stats``; updates rates and metrics."""
     now = time.monotonic()
     dt = max(now - state.at, 1e-3)
     state.at = now
@@ -93,11 +68,7 @@ def collect(media: MeetingMedia, state: StatsState, metrics: Metrics, present: l
         before = state.source_bytes.get(sid, source.stats.bytes)
         rates[sid] = max(0, source.stats.bytes - before) * 8 / dt
         state.source_bytes[sid] = source.stats.bytes
-        if source.kind == "video":
-            _meter(state, source)
-    for sid in [s for s in state.meters if s not in live]:
-        source, meter = state.meters.pop(sid)
-        source.remove_sink(meter)
+    for sid in [s for s in state.source_bytes if s not in live]:
         state.source_bytes.pop(sid, None)
         state.frames.pop(sid, None)
     media.note_rates(rates)
@@ -109,7 +80,7 @@ def collect(media: MeetingMedia, state: StatsState, metrics: Metrics, present: l
         published = member.published()
         publishing = bool(published)
         publishers += publishing
-        row = _row(member, published, rates, state, dt, media)
+        row = _row(member, published, rates, state, dt, media, live)
         key = member.point_code or f"session:{member.key}"
         if key not in rows or (publishing and not rows[key]["publishing"]):
             rows[key] = row
@@ -134,7 +105,8 @@ def collect(media: MeetingMedia, state: StatsState, metrics: Metrics, present: l
 
 
 def _row(member: Member, published: dict[str, str], rates: dict[str, float],
-         state: StatsState, dt: float, media: MeetingMedia) -> dict[str, Any]:
+         state: StatsState, dt: float, media: MeetingMedia,
+         live: dict[str, Any]) -> dict[str, Any]:
     sinks = member.peer.sinks
     mains = member.recv_mids("main")
     ordered = [sinks[m] for m in mains] + [s for m, s in sinks.items() if m not in mains]
@@ -151,8 +123,8 @@ def _row(member: Member, published: dict[str, str], rates: dict[str, float],
     fps = None
     camera = next((published[r] for r in ("camera", "camera-low", "camera-thumb")
                    if r in published), None)
-    if camera is not None and camera in state.meters:
-        frames = state.meters[camera][1].frames
+    if camera is not None and camera in live and live[camera].kind == "video":
+        frames = live[camera].stats.frames
         before = state.frames.get(camera, frames)
         fps = round((frames - before) / dt, 1)
         state.frames[camera] = frames
@@ -199,7 +171,7 @@ def _drop(metrics: Metrics, series: tuple[str, str]) -> None:
 
 
 def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:
-    """The meeting's media closed: remove its series and meters."""
+    """The meeting's media closed: remove its series."""
     meeting = str(media.meeting_id)
     for gauge in (metrics.media_publishers, metrics.media_subscribers):
         with contextlib.suppress(KeyError):
@@ -207,6 +179,5 @@ def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:
     for series in state.series:
         _drop(metrics, series)
     state.series = set()
-    for source, meter in state.meters.values():
-        source.remove_sink(meter)
-    state.meters.clear()
+    state.frames.clear()
+    state.source_bytes.clear()

@@ -172,3 +172,4 @@ audit_log = sa.Table(
 # importing them here keeps ``metadata`` complete for migrations and the schema test.
 from . import tables_conduct as _conduct  # noqa: E402,F401
 from . import tables_documents as _documents  # noqa: E402,F401
+from . import tables_recordings as _recordings  # noqa: E402,F401

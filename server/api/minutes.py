@@ -7,6 +7,7 @@ from aiohttp import web
 
 from meetings.clock import isoformat
 from meetings.errors import Invalid
+from meetings.minutes import RecordingLine, read_recordings
 from meetings.permissions import Action
 
 from ..auth import authorize
@@ -54,7 +55,15 @@ async def list_minutes(request: web.Request) -> web.Response:
                       "generated_by": v.generated_by, "pages": v.pages, "url": pdf_url(meeting_id, v.version)}
                      for v in versions],
         "conclusions": await minutes.conclusions(meeting_id),
+        # what the minutes say about the recordings (ghi hình): completed ones, in order
+        "recordings": [{"id": r.id, "started_at": isoformat(r.started_at), "stopped_at": isoformat(r.stopped_at),
+                        "duration_s": r.duration_s} for r in await _recordings(request, meeting_id)],
     })
+
+
+async def _recordings(request: web.Request, meeting_id: int) -> tuple[RecordingLine, ...]:
+    async with request.app[SERVICES].db.connect() as conn:
+        return await read_recordings(conn, meeting_id)
 
 
 @operation("setConclusions", "Write the conclusions (kết luận) of the minutes (secretary/chair)", tags=TAGS,

@@ -17,6 +17,8 @@ from . import (
     minutes,
     points,
     presenter,
+    recordings,
+    share,
     users,
     votes,
 )
@@ -39,4 +41,6 @@ def setup(app: web.Application) -> None:
     audit.setup(app)
     ws.setup(app)
     media.setup(app)  # after ws: the media service hooks into the WebSocket hub
+    recordings.setup(app)  # after media: recordings read the media service's sources
+    share.setup(app)  # content sharing (meetings/share.py): REST beside the media service
     pages.setup(app)  # last: pages may add a catch-all static route

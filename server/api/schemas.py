@@ -375,7 +375,10 @@ SCHEMAS.update({
         ["versions", "conclusions"], conclusions=_STR,
         versions={"type": "array", "items": _obj(["version", "generated_at", "generated_by", "pages"],
                                                  version=_INT, generated_at=DATETIME, generated_by=_STR,
-                                                 pages=_INT, url=_STR)}),
+                                                 pages=_INT, url=_STR)},
+        recordings={"type": "array", "items": _obj(["id", "started_at"], id=_INT, started_at=DATETIME,
+                                                   stopped_at={**DATETIME, "nullable": True},
+                                                   duration_s={"type": "number", "nullable": True})}),
     "ConclusionsSet": _obj(["text"], text={"type": "string", "maxLength": 50000}),
     "Conclusions": _obj(["text"], text=_STR),
     "AuditList": _obj(["entries"], entries={"type": "array", "items": _obj(

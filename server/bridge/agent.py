@@ -99,7 +99,7 @@ class BridgeAgent:
                     or str(principal.get("label", ""))
                 self.sources = await asyncio.to_thread(
                     open_sources, options.video, options.audio, size=options.video_size,
-                    fps=options.fps, renditions=options.renditions, label=label)
+                    fps=options.fps, renditions=options.renditions, label=label, hd=options.hd)
             self._start_media()
             tasks.append(asyncio.create_task(self._consume(), name="bridge-events"))
             if options.stats_interval_s > 0:

@@ -23,11 +23,17 @@ from aiortc import (
     RTCSessionDescription,
 )
 
+from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
+
 from media.aiortc_hooks import hook_receiver
 from media.rtp import parse_rtp
-from server.bridge.counting import RtpCounter
+from server.bridge.counting import RtpCounter, StreamCount
 
 log = logging.getLogger("diemcau.bridge")
+
+REPORT_INTERVAL_S = 1.0
+"""A counting agent's receiver reports (its aiortc receivers never see the RTP, so they send
+none): the server's link quality needs them — without reports a subscriber never earns HD."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class MediaLink:
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self.send_tap: SendTap | None = None
+        self._reporter: asyncio.Task[None] | None = None
+        self._reported: dict[int, tuple[int, int]] = {}
+        "Per SSRC: (expected, packets) at the last receiver report."
 
         @self.pc.on("connectionstatechange")
         def _state() -> None:
@@ -77,7 +86,7 @@ class MediaLink:
         """Add our transceivers (camera renditions, mic, then the slots) and create the offer;
         the SDP and the ``tracks`` list of ``media.offer``."""
         roles: list[tuple[str, str, MediaStreamTrack | None]] = []
-        for role in ("camera", "camera-low", "camera-thumb"):
+        for role in ("camera-hd", "camera", "camera-low", "camera-thumb"):
             if role in self.tracks:
                 roles.append(("video", role, self.tracks[role]))
         if "mic" in self.tracks:
@@ -110,6 +119,42 @@ class MediaLink:
         self.counter.install(dtls, passthrough=not self.count_only)
         if self.send_tap is not None:
             self._install_send_tap(dtls)
+        if self.count_only and self._reporter is None:
+            self._reporter = asyncio.create_task(self._report_loop(dtls), name="bridge-rr")
+
+    def receiver_report(self, sender_ssrc: int) -> RtcpRrPacket | None:
+        """An RTCP RR (RFC 3550 6.4.2) for every counted stream: loss since the last report
+        and in total, highest sequence number; no jitter or round-trip fields."""
+        reports = []
+        for stream in list(self.counter.streams.values())[:31]:
+            if stream.packets == 0 or stream.kind not in ("audio", "video"):
+                continue
+            reports.append(self._report_block(stream))
+        return RtcpRrPacket(ssrc=sender_ssrc, reports=reports) if reports else None
+
+    def _report_block(self, stream: StreamCount) -> RtcpReceiverInfo:
+        expected, packets = stream.expected, stream.packets
+        before = self._reported.get(stream.ssrc, (0, 0))
+        self._reported[stream.ssrc] = (expected, packets)
+        interval = expected - before[0]
+        lost = interval - (packets - before[1])
+        fraction = (lost << 8) // interval if interval > 0 and lost > 0 else 0
+        return RtcpReceiverInfo(ssrc=stream.ssrc, fraction_lost=min(fraction, 255),
+                                packets_lost=min(stream.lost, 0x7FFFFF),
+                                highest_sequence=stream.highest_seq & 0xFFFFFFFF, jitter=0,
+                                lsr=0, dlsr=0)
+
+    async def _report_loop(self, dtls: Any) -> None:
+        sender_ssrc = zlib.crc32(str(id(self)).encode()) or 1
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL_S)
+            packet = self.receiver_report(sender_ssrc)
+            if packet is None:
+                continue
+            try:
+                await dtls._send_rtp(bytes(packet))
+            except ConnectionError:
+                continue  # not connected (yet, or any more): the next round tries again
 
     def _install_send_tap(self, dtls: Any) -> None:
         """Record when each outgoing video packet leaves (benchmarks: one-way delay through
@@ -139,5 +184,9 @@ class MediaLink:
     async def close(self) -> None:
         """Close the peer connection (our tracks are stopped by their owner). Safe twice."""
         self.counter.uninstall()
+        reporter, self._reporter = self._reporter, None
+        if reporter is not None:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.pc.close()

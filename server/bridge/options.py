@@ -35,7 +35,9 @@ class AgentError(Exception):
         self.code = code
 
 
-VIDEO_ROLES = ("camera", "camera-low", "camera-thumb")
+VIDEO_ROLES = ("camera-hd", "camera", "camera-low", "camera-thumb")
+HD_SIZE = (1280, 720)
+"The ``camera-hd`` rendition's size with ``--hd`` when ``--video-size`` is not given."
 
 
 def ws_url(url: str) -> str:
@@ -95,6 +97,9 @@ class AgentOptions:
     fps: int = 30
     renditions: bool = False
     "Also publish ``camera-low`` (320x180) and ``camera-thumb`` (160x90 at low fps)."
+    hd: bool = False
+    """Publish the camera at ``video_size`` as ``camera-hd`` (the main screen's HD rendition)
+    plus ``camera`` 640x360, ``camera-low`` and ``camera-thumb`` (implies ``renditions``)."""
     receive_only: bool = False
     "Publish nothing; count received packets/frames without decoding."
     main_slots: int = 1
@@ -122,6 +127,8 @@ class AgentOptions:
             raise AgentError(ExitCode.USAGE, "--fps must be between 1 and 60")
         if not 0 <= self.main_slots <= 4 or not 0 <= self.audio_slots <= 8:
             raise AgentError(ExitCode.USAGE, "--main-slots 0..4, --audio-slots 0..8")
+        if self.hd and (self.video_size[0] < 640 or self.video_size[1] < 360):
+            raise AgentError(ExitCode.USAGE, "--hd needs --video-size of at least 640x360")
         if self.stats_interval_s < 0 or (self.seconds is not None and self.seconds <= 0):
             raise AgentError(ExitCode.USAGE, "--stats-interval >= 0 and --seconds > 0")
         if self.audio != "none" and self.audio != "tone" and self.audio.startswith("alsa") \

@@ -27,6 +27,8 @@ VIDEO_CLOCK = 90000
 AUDIO_RATE = 48000
 FONT_DIR = Path(__file__).resolve().parent.parent.parent / "web" / "fonts"
 
+#: (width, height) of ``camera`` when ``camera-hd`` carries the full-size picture (``--hd``).
+CAMERA_SIZE = (640, 360)
 #: (role, width, height, fps) of the renditions besides ``camera``.
 RENDITIONS: tuple[tuple[str, int, int, int], ...] = (("camera-low", 320, 180, 30),
                                                      ("camera-thumb", 160, 90, 10))
@@ -170,7 +172,7 @@ class ScaledTrack(MediaStreamTrack):
 
 @dataclass
 class Sources:
-    """The tracks to publish, by role (``camera``, ``camera-low``, ``camera-thumb``, ``mic``),
+    """The tracks to publish, by role (``camera-hd``, ``camera``, ``camera-low``, ``camera-thumb``, ``mic``),
     and what must be closed with them."""
 
     tracks: dict[str, MediaStreamTrack] = field(default_factory=dict)
@@ -204,13 +206,20 @@ def _player(spec: str, *, video: bool, size: tuple[int, int], fps: int) -> Media
 
 
 def open_sources(video: str, audio: str, *, size: tuple[int, int] = (640, 360), fps: int = 30,
-                 renditions: bool = False, label: str = "") -> Sources:
+                 renditions: bool = False, label: str = "", hd: bool = False) -> Sources:
     """Open ``--video`` / ``--audio``. Raises :class:`AgentError` when a device or file cannot
-    be opened or has no track of the wanted kind."""
+    be opened or has no track of the wanted kind. ``hd``: the picture at ``size`` is published
+    as ``camera-hd``, ``camera`` is its 640x360 copy, plus ``camera-low`` and ``camera-thumb``."""
     sources = Sources()
     shared: dict[str, MediaPlayer] = {}
+    renditions = renditions or hd
     try:
-        if video == "testsrc":
+        if video == "testsrc" and hd:
+            sources.tracks["camera-hd"] = PatternCamera(size[0], size[1], fps, label)
+            sources.tracks["camera"] = PatternCamera(*CAMERA_SIZE, fps, label)
+            for role, w, h, r_fps in RENDITIONS:
+                sources.tracks[role] = PatternCamera(w, h, min(fps, r_fps), label)
+        elif video == "testsrc":
             sources.tracks["camera"] = PatternCamera(size[0], size[1], fps, label)
             if renditions:
                 for role, w, h, r_fps in RENDITIONS:
@@ -222,7 +231,11 @@ def open_sources(video: str, audio: str, *, size: tuple[int, int] = (640, 360), 
                 raise AgentError(ExitCode.USAGE, f"{video} has no video track")
             if renditions:
                 relay = MediaRelay()
-                sources.tracks["camera"] = relay.subscribe(player.video, buffered=False)
+                top = "camera-hd" if hd else "camera"
+                sources.tracks[top] = relay.subscribe(player.video, buffered=False)
+                if hd:
+                    sources.tracks["camera"] = ScaledTrack(relay.subscribe(player.video, buffered=False),
+                                                           *CAMERA_SIZE, fps)
                 for role, w, h, r_fps in RENDITIONS:
                     sources.tracks[role] = ScaledTrack(relay.subscribe(player.video, buffered=False),
                                                        w, h, r_fps)

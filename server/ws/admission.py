@@ -2,7 +2,8 @@
 
 A pure policy, kept apart from the rooms so it can be tested alone. Each meeting has a cap of
 simultaneous participants (``signalling.max_participants_per_meeting``, counted in the shared
-presence store, so it holds across nodes) and each node a cap of sessions in meetings
+presence store, so it holds across nodes; a participant is a bridge point or a user, however
+many windows or devices it has open) and each node a cap of sessions in meetings
 (``signalling.max_connections_per_node``); 0 means no cap.
 
 Precedence: the last places of a meeting are kept for the meeting's staff (chair, secretary,
@@ -13,10 +14,12 @@ the cap (at least 1, and always less than the cap); everyone else only when ``co
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from meetings.models import Principal, Role
 from meetings.permissions import MeetingScope
+from meetings.presence import PresenceEntry
 
 MEETING_FULL = "meeting_full"
 NODE_FULL = "node_full"
@@ -50,6 +53,21 @@ def has_priority(principal: Principal, scope: MeetingScope | None = None) -> boo
     if scope is not None and user.id in (scope.meeting.chair_id, scope.meeting.secretary_id):
         return True
     return user.role is not Role.OBSERVER
+
+
+def identity(entry: PresenceEntry) -> tuple[str, str]:
+    """Who a presence entry is, for counting places: a bridge point (its devices, invitation
+    link and every window of its room page take one place) or a user."""
+    if entry.user is not None:
+        return ("user", entry.user.username)
+    return ("point", entry.point.code if entry.point is not None else entry.key)
+
+
+def count_others(entries: Iterable[PresenceEntry], joining: PresenceEntry) -> int:
+    """Participants already in the meeting, not counting the one asking to join (a second
+    window or device of the same point or user does not take a second place)."""
+    mine = identity(joining)
+    return len({identity(e) for e in entries if e.key != joining.key} - {mine})
 
 
 def over(count: int, cap: int, priority: bool) -> bool:

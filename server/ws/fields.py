@@ -29,6 +29,8 @@ ERROR_CODES: dict[str, str] = {
     "account_disabled": "the user account is disabled",
     "point_disabled": "the bridge point is disabled",
     "resume_expired": "the resume token is unknown or its window has passed",
+    "session_ended": "the session was ended: its credential expired, was revoked or disabled, or "
+                     "its point was removed from the meeting (details: reason, code)",
     "forbidden": "the permission table does not allow this",
     "not_found": "no such meeting",
     "meeting_closed": "the meeting is closed",

@@ -42,6 +42,7 @@ from .protocol import (
     error,
     parse_client_message,
 )
+from .revalidate import Credential
 from .session import Session
 
 MEDIA_MESSAGES = (MediaOffer, MediaCandidate, MediaGrid, MediaKeyframe, MediaLeave)
@@ -178,17 +179,26 @@ class Peer:
         if self.session is not None:
             raise ProtocolError("already_authenticated", "hello was already accepted", re=hello.id)
         resume_error = None
+        refused: ProtocolError | None = None  # the resume was refused: session_ended
         if hello.resume is not None:
-            self.session = await self.hub.resume(
-                hello.resume, self.conn, last_seq=hello.last_seq, re=hello.id
-            )
-            if self.session is not None:
-                return
-            resume_error = "resume_expired"
+            try:
+                self.session = await self.hub.resume(
+                    hello.resume, self.conn, last_seq=hello.last_seq, re=hello.id
+                )
+            except ProtocolError as exc:
+                if exc.code != "session_ended":
+                    raise
+                refused, resume_error = exc, exc.code
+            else:
+                if self.session is not None:
+                    return
+                resume_error = "resume_expired"
         token = hello.token
         if token is None:
             token = self._cookie_token(hello.id)
             if token is None:
+                if refused is not None:
+                    raise refused
                 if resume_error:
                     raise ProtocolError(
                         "resume_expired",
@@ -198,9 +208,15 @@ class Peer:
                 raise ProtocolError(
                     "not_authenticated", "hello needs a token (or the session cookie)", re=hello.id
                 )
-        principal = await resolve_token(self.hub.services, token)
+        try:
+            principal = await resolve_token(self.hub.services, token)
+        except Unauthenticated:
+            if refused is not None:  # the same spent credential: say why the session ended
+                raise refused from None
+            raise
         self.session = self.hub.open_session(
-            principal, self.conn, re=hello.id, resume_error=resume_error
+            principal, self.conn, re=hello.id, resume_error=resume_error,
+            credential=Credential.of(token),
         )
 
     def _cookie_token(self, re: MessageId | None) -> str | None:

@@ -1,8 +1,9 @@
 """The signalling hub of one node: sessions, resume windows, the watchdog, shutdown.
 
 The hub owns every task it starts (connection releases, resume-window timers, meeting-close
-sweeps, the silence watchdog; room relays through :class:`Rooms`) and cancels and awaits them
-in :meth:`close`. Meeting membership, presence and chat live in :class:`Rooms`.
+sweeps, the silence watchdog, the session revalidation rounds and the sessions they end; room
+relays through :class:`Rooms`) and cancels and awaits them in :meth:`close`. Meeting
+membership, presence and chat live in :class:`Rooms`; revalidation rules in ``revalidate``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,27 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from meetings.models import Principal
+from meetings.permissions import Action, allowed
 from meetings.presence import PresenceStore
 
 from ..metrics import Metrics
 from ..services import Services
+from . import revalidate
 from .connection import CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_SILENT, Connection
-from .protocol import PROTOCOL_VERSION, MessageId, Resumed, Welcome, stamp
+from .protocol import (
+    PROTOCOL_VERSION,
+    MessageId,
+    ProtocolError,
+    Resumed,
+    SessionEnded,
+    Welcome,
+    stamp,
+)
+from .revalidate import CLOSE_SESSION_ENDED, Credential, Verdict
 from .rooms import Rooms, quietly
 from .session import Session, SessionState
 
@@ -56,6 +68,11 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._releases: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        self._revalidator: asyncio.Task[None] | None = None
+        self._ended: dict[str, tuple[Verdict, float]] = {}
+        """Resume tokens of sessions the server ended (revalidation), kept for the resume
+        window so a resume is refused with ``session_ended`` rather than ``resume_expired``."""
+        self.rooms.event_hooks.append(self._on_room_event)
         self.resume_hooks: list[Callable[[Session], None]] = []
         """Called after a session resumed on a new connection (the media service re-sends
         the session's unsequenced media state there)."""
@@ -67,6 +84,8 @@ class Hub:
         if self.services.config.bus.backend == "memory":  # the only node: open rows are stale
             await quietly(self.rooms.presence_log.close_dangling(), "closing stale presence rows")
         self._watchdog = asyncio.create_task(self._watch(), name="ws-watchdog")
+        if self.config.revalidate_s > 0:
+            self._revalidator = asyncio.create_task(self._revalidate(), name="ws-revalidate")
 
     async def shutdown(self) -> None:
         """``on_shutdown``: refuse new sockets and close every open one with GOING_AWAY."""
@@ -79,10 +98,11 @@ class Hub:
     async def close(self) -> None:
         """Cleanup: end every session (others see them leave), stop rooms and tasks."""
         self.closing = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+        for task in (self._watchdog, self._revalidator):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._releases:  # handlers that just ended: let them finish their own cleanup
             await asyncio.wait(set(self._releases), timeout=5.0)
         timeout = self.services.config.server.shutdown_timeout_s
@@ -141,8 +161,9 @@ class Hub:
                 "chat_max_chars": c.chat_max_chars, "chat_history": c.chat_history}
 
     def open_session(self, principal: Principal, conn: Connection, *, re: MessageId | None,
-                     resume_error: str | None = None) -> Session:
-        session = Session(principal, conn)
+                     resume_error: str | None = None,
+                     credential: Credential | None = None) -> Session:
+        session = Session(principal, conn, credential=credential)
         self.sessions[session.key] = session
         self._by_resume[session.resume_token] = session
         c = self.config
@@ -153,10 +174,19 @@ class Hub:
 
     async def resume(self, token: str, conn: Connection, *, last_seq: int | None,
                      re: MessageId | None) -> Session | None:
-        """Re-attach the session of ``token`` to ``conn``; None when unknown or expired."""
+        """Re-attach the session of ``token`` to ``conn``; None when unknown or expired.
+
+        The session is re-authenticated first (its credential, its meeting): when that fails
+        it ends (others see it leave) and ``session_ended`` is raised."""
         session = self._by_resume.get(token)
         if session is None or session.state is SessionState.GONE:
-            return None
+            return self._not_resumable(token, re)
+        verdict = await revalidate.check_resume(self.services, session)
+        if self._by_resume.get(token) is not session or session.state is SessionState.GONE:
+            return self._not_resumable(token, re)  # taken by another resume, or ended, meanwhile
+        if verdict is not None:
+            await self.end_session(session, verdict)
+            raise self.ended_error(verdict, re)
         # Synchronous until the replay is queued, so no live event can overtake it.
         old = session.detach()
         if old is not None:
@@ -217,6 +247,8 @@ class Hub:
         if session.connection is not conn:
             return  # already re-attached to a newer connection
         session.detach()
+        if session.state is SessionState.GONE:
+            return  # ended meanwhile (revalidation): nothing to wait for
         if clean or self.closing or self.config.resume_window_s <= 0:
             reason = "left" if clean else "shutdown" if self.closing else "disconnected"
             await self._finalize(session, reason)
@@ -241,3 +273,94 @@ class Hub:
         session.expiry = None
         async with session.lock:
             await self.rooms.remove(session, reason)
+
+    # ------------------------------------------------------------ revalidation (revalidate.py)
+
+    def _not_resumable(self, token: str, re: MessageId | None) -> None:
+        """``token`` resumes nothing: ``session_ended`` when the server ended its session."""
+        ended = self._ended.get(token)
+        if ended is not None:
+            raise self.ended_error(ended[0], re)
+        return None
+
+    @staticmethod
+    def ended_error(verdict: Verdict, re: MessageId | None) -> ProtocolError:
+        return ProtocolError(
+            "session_ended", f"the session was ended ({verdict.reason}); log in or join again",
+            re=re, details={"reason": verdict.reason, "code": verdict.code})
+
+    async def end_session(self, session: Session, verdict: Verdict) -> None:
+        """End ``session`` for good: ``session.ended``, close 4003, leave its meeting."""
+        if session.state is SessionState.GONE:
+            return
+        self._forget_ended()
+        self._ended[session.resume_token] = (verdict, time.monotonic() + self.config.resume_window_s)
+        log.info("signalling: ending session %s (%s)", session.key, verdict.reason)
+        # Leave first, still attached, so the leave hooks' last words (media.closed) reach it.
+        await self._finalize(session, verdict.reason)
+        session.reply(SessionEnded(verdict.reason, verdict.code))
+        conn = session.detach()
+        if conn is not None:
+            conn.abort(CLOSE_SESSION_ENDED, f"session ended: {verdict.reason}")
+
+    def _end_soon(self, session: Session, verdict: Verdict) -> asyncio.Task[None]:
+        """End a session in an owned task that :meth:`close` lets finish (like a release)."""
+        task = self._spawn(self.end_session(session, verdict), f"ws-end {session.key}")
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
+        return task
+
+    def _forget_ended(self) -> None:
+        now = time.monotonic()
+        for token in [t for t, (_, until) in self._ended.items() if until <= now]:
+            del self._ended[token]
+
+    async def _revalidate(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.revalidate_s)
+            try:
+                await self.revalidate_once()
+            except Exception:
+                log.exception("signalling: session revalidation failed")
+
+    async def revalidate_once(self) -> int:
+        """One round: every session's credential in one query; end those no longer valid."""
+        self._forget_ended()
+        sessions = [s for s in self.sessions.values() if s.state is not SessionState.GONE]
+        ended = await revalidate.check_credentials(self.services, sessions)
+        tasks = [self._end_soon(session, verdict) for session, verdict in ended.items()]
+        if tasks:
+            await asyncio.wait(tasks)
+        return len(tasks)
+
+    def _on_room_event(self, meeting_id: int, event: Mapping[str, Any]) -> None:
+        """A bus event of a meeting with local sessions (every node gets it)."""
+        if event.get("type") == "point.removed" and isinstance(event.get("point_code"), str):
+            self._spawn(self._kick_removed(meeting_id, str(event["point_code"])),
+                        f"ws-kick {meeting_id}")
+        elif event.get("type") == "invitations.changed" and "invited" not in event:
+            self._spawn(self._kick_uninvited(meeting_id), f"ws-uninvited {meeting_id}")
+
+    async def _kick_uninvited(self, meeting_id: int) -> None:
+        """A point was uninvited: end the local sessions the meeting no longer admits."""
+        room = self.rooms.active.get(meeting_id)
+        if room is None or not room.sessions:
+            return
+        scope = await self.services.calendar.scope(meeting_id)
+        room = self.rooms.active.get(meeting_id)
+        targets = revalidate.uninvited_sessions(list(room.sessions) if room else [], scope)
+        tasks = [self._end_soon(s, revalidate.NOT_INVITED) for s in targets]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def _kick_removed(self, meeting_id: int, point_code: str) -> None:
+        """The chair removed ``point_code``: its sessions in the meeting end (staff stay)."""
+        room = self.rooms.active.get(meeting_id)
+        targets = revalidate.removed_sessions(list(room.sessions) if room else [], point_code)
+        if not targets:
+            return
+        scope = await self.services.calendar.scope(meeting_id)
+        tasks = [self._end_soon(s, revalidate.POINT_REMOVED) for s in targets
+                 if not allowed(s.principal, Action.MEETING_EDIT, scope)]
+        if tasks:
+            await asyncio.wait(tasks)

@@ -48,7 +48,8 @@ __all__ = [  # the protocol's public names (errors and ids are defined in .field
     "CLIENT_MESSAGES", "ERROR_CODES", "PROTOCOL_VERSION", "SERVER_MESSAGES", "ChatPosted",
     "ClientMessage", "ErrorReply", "Event", "Hello", "Join", "Joined", "Leave", "Left",
     "MessageId", "Ping", "Pong", "PresenceChanged", "ProtocolError", "Resumed", "SendChat",
-    "ServerMessage", "Welcome", "encode", "json_fields", "parse_client_message", "payload", "stamp",
+    "ServerMessage", "SessionEnded", "Welcome", "encode", "json_fields", "parse_client_message",
+    "payload", "stamp",
 ]
 
 
@@ -292,14 +293,26 @@ class ErrorReply:
     details: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class SessionEnded:
+    """The server ended this session (its credential is no longer valid, or its point was
+    removed from the meeting); the socket closes with 4003 right after. Do not resume."""
+
+    type: ClassVar[str] = "session.ended"
+    reason: str
+    """``expired``, ``revoked``, ``disabled`` or ``removed``."""
+    code: str
+    """An error code naming the cause, for the UI text (``token_expired``, ``point_removed``…)."""
+
+
 ServerMessage = (
     Welcome | Resumed | Joined | Left | PresenceChanged | ChatPosted | Pong | Event | ErrorReply
-    | MediaAnswer | MediaSlots | MediaMain | MediaStats | MediaClosed
+    | MediaAnswer | MediaSlots | MediaMain | MediaStats | MediaClosed | SessionEnded
 )
 SERVER_MESSAGES: dict[str, Any] = {
     cls.type: cls
     for cls in (Welcome, Resumed, Joined, Left, PresenceChanged, ChatPosted, Pong, Event,
-                ErrorReply, *MEDIA_SERVER_MESSAGES)
+                ErrorReply, *MEDIA_SERVER_MESSAGES, SessionEnded)
 }
 OMIT_WHEN_NONE = frozenset({"details", "reason", "resume_error"})
 ALIASES = {"sender": "from"}  # JSON names that are Python keywords

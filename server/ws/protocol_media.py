@@ -18,8 +18,8 @@ MAX_SDP_CHARS = 262144
 """Upper bound of the ``sdp`` string before the media layer's own ``max_sdp_bytes`` check."""
 MAX_TRACKS = 64
 MAX_MID_CHARS = 32
-SEND_ROLES = frozenset({"camera", "camera-low", "camera-thumb", "mic", "screen"})
-RECV_ROLES = frozenset({"main", "audio", "grid"})
+SEND_ROLES = frozenset({"camera", "camera-low", "camera-thumb", "mic", "screen"}) | {"camera-hd"}
+RECV_ROLES = frozenset({"main", "audio", "grid"}) | {"content"}
 MAX_PAGE = 10000
 
 

@@ -64,6 +64,9 @@ class Rooms:
         self.leave_hooks: list[Callable[[Session, int, str], Awaitable[None]]] = []
         """Called (best effort) when a session leaves a meeting: ``(session, meeting_id,
         reason)``; the media service closes the session's peer there."""
+        self.event_hooks: list[Callable[[int, Mapping[str, Any]], None]] = []
+        """Called (synchronously) with every bus event of a meeting with local sessions: the
+        hub ends the sessions of a point the chair removed (``point.removed``) or uninvited."""
 
     async def close(self) -> None:
         async with self._lock:
@@ -123,7 +126,9 @@ class Rooms:
         meeting_count = 0
         if meeting_cap > 0:  # a resumed or switching session is never counted against itself
             entries = await self.presence.list(meeting_id)
-            meeting_count = sum(1 for e in entries if e.key != session.key)
+            joining = PresenceEntry.for_principal(session.key, session.principal,
+                                                  node_id=self.node_id)
+            meeting_count = admission.count_others(entries, joining)
         node_count = sum(len(room.sessions - {session}) for room in self.active.values())
         return admission.decide(
             meeting_count=meeting_count, meeting_cap=meeting_cap, node_count=node_count,
@@ -242,6 +247,11 @@ class Rooms:
 
     def _on_event(self, meeting_id: int, event: Mapping[str, Any]) -> None:
         self.metrics.bus_events.inc()
+        for hook in list(self.event_hooks):
+            try:
+                hook(meeting_id, event)
+            except Exception:
+                log.exception("signalling: event hook failed")
         if event.get("type") != "meeting.state":
             return
         room = self.active.get(meeting_id)

@@ -19,6 +19,7 @@ from meetings.presence import PresenceEntry
 
 from .connection import Connection
 from .protocol import MessageId, ServerMessage, encode, stamp
+from .revalidate import Credential
 
 REPLAY_BUFFER = 256
 """Sequenced events kept per session for resume; a longer gap gets a fresh ``joined``."""
@@ -74,6 +75,8 @@ class Session:
     expiry: asyncio.Task[None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises joining and leaving (client messages, meeting close, expiry)."""
+    credential: Credential | None = None
+    """What admitted this session (re-checked on resume and every ``revalidate_s``)."""
 
     # ------------------------------------------------------------ outgoing messages
 

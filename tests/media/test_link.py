@@ -63,33 +63,38 @@ async def test_a_worker_process_serves_subscribers_over_the_link(
     link: the process split media.workers is designed around (not wired into the server)."""
     from aiortc import RTCSessionDescription
 
-    from media.worker import WorkerProcess
+    from media.pool import WorkerProcess
 
     loop = asyncio.get_running_loop()
     worker = WorkerProcess(host_addresses=("127.0.0.1",))
     _, sender = await loop.create_datagram_endpoint(lambda: LinkSender(worker.link),
                                                     sock=worker.link)
+    await worker.start()
     pub = Client(room, "district-1")
     sub = Client(room, "commune-9")  # its peer is created in the worker, not in ``room``
     try:
         await pub.connect(video=True)
         await pub.wait_connected()
         (source,) = room.peer("district-1").sources.values()
-        sender.forward(source)
-        assert await wait_for(lambda: False, 0.3) is False
-        assert await worker.call("sources") == [source.source_id]
+        sender.forward(source, tag="m1")
+        for _ in range(100):  # the worker may still be starting (importing aiortc)
+            if await worker.call("sources", room="m1") == [source.source_id]:
+                break
+            await asyncio.sleep(0.05)
+        assert await worker.call("sources", room="m1") == [source.source_id]
         sub.pc.addTransceiver("video", direction="recvonly")
         await sub.pc.setLocalDescription(await sub.pc.createOffer())
-        answer = await worker.call("offer", participant_id="commune-9",
+        answer = await worker.call("offer", room="m1", participant_id="commune-9",
                                    sdp=sub.pc.localDescription.sdp)
         await sub.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
         sub._start_readers()
-        await worker.call("subscribe", participant_id="commune-9", source_id=source.source_id)
+        await worker.call("subscribe", room="m1", participant_id="commune-9",
+                          source_id=source.source_id)
         assert await wait_for(lambda: sub.video().frames >= 10, 20)
         assert decode_errors.count == 0
         assert source.stats.keyframe_requests >= 1  # asked across the process boundary
         stats = await worker.call("stats")
-        assert stats["sinks"]["commune-9:0"]["packets"] > 0
+        assert stats["m1"]["sinks"]["commune-9:0"]["packets"] > 0
     finally:
         await sub.close()
         await pub.close()

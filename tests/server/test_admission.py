@@ -190,6 +190,22 @@ async def test_leaving_frees_a_place(aiohttp_client: ClientFactory, tmp_path: Pa
     await still_chatting(late, chair, "đã vào được")
 
 
+async def test_a_second_window_of_the_same_point_takes_no_second_place(
+        aiohttp_client: ClientFactory, tmp_path: Path) -> None:
+    """A hall PC's room page opens two sockets (controls and video) and a point may join from
+    its device and its invitation link at once: the cap counts points and users, not sockets."""
+    scene = await scene_with(aiohttp_client, tmp_path,
+                             **{"signalling.max_participants_per_meeting": 3})
+    chair, _ = await scene.joined_peer(scene.chair, "chair")
+    await scene.joined_peer(scene.d1_device, "d1")
+    await scene.joined_peer(scene.d2_device, "d2")
+    again, _ = await scene.joined_peer(scene.d1_link, "d1-link")  # point D1 again: admitted
+    await still_chatting(again, chair, "cửa sổ thứ hai của D1")
+    assert await presence_count(scene)() == 4
+    late = await scene.peer(scene.delegate, "delegate")  # a new participant: refused
+    await refused(late, scene.meeting_id)
+
+
 async def test_resumed_session_does_not_count_twice(
         aiohttp_client: ClientFactory, tmp_path: Path) -> None:
     scene = await scene_with(aiohttp_client, tmp_path,
@@ -250,7 +266,7 @@ async def test_concurrent_joins_do_not_overshoot(
                              **{"signalling.max_participants_per_meeting": cap})
     peers = [await scene.peer(token, name) for token, name in (
         (scene.chair, "chair"), (scene.d1_device, "d1"), (scene.d2_device, "d2"),
-        (scene.d1_link, "link"))]
+        (scene.delegate, "delegate"))]
     await asyncio.gather(*(p.send("join", meeting_id=scene.meeting_id) for p in peers))
     replies = [await p.recv() for p in peers]
     kinds = sorted(r["type"] if r["type"] == "joined" else r["code"] for r in replies)

@@ -197,6 +197,9 @@ class MediaPeer:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        # aioice race: a check list completing right before close() lets connect() start its
+        # consent task after the close (it polls every 20 ms); give it that turn first.
+        await asyncio.sleep(0.05)
         await self.pc.close()
         await self.ws.close()
         await self.inbox.close()

@@ -40,10 +40,11 @@ async def test_audio_slots_carry_speakers_never_own_audio_nor_muted(api: Api) ->
         assert all(x["point_code"] in (None, "D1") for x in slots if x["kind"] == "audio")
         mid = next(x["mid"] for x in slots if x["point_code"] == "D1")
         await until_frames(listener, mid, more_than=10)
-        # D1 and D4 hear the main-screen point D2 first; D1 never hears itself
+        # D1 and D4 hear the main-screen point D2 (ranked first; a slot already carrying a
+        # speaker keeps it, so D2 may sit in any audio slot); D1 never hears itself
         for peer in (speaker, silent):
             got = await peer.slots_where(lambda sl: any(x["point_code"] == "D2" for x in sl))
-            assert got[0]["point_code"] == "D2"
+            assert [x["kind"] for x in got if x["point_code"] == "D2"] == ["audio"]
         assert all(x["point_code"] != "D1" for x in speaker.latest_slots())
         await asyncio.sleep(1.0)
         assert all(x["point_code"] != "D4" for x in listener.latest_slots())
@@ -204,14 +205,12 @@ async def test_removed_point_and_closed_meeting_close_media(api: Api) -> None:
         resp = await api.client.post(f"/api/meetings/{scene.meeting_id}/points/D1/remove",
                                      headers=api.bearer(scene.chair))
         assert resp.status == 200, await resp.text()
-        assert (await d1.inbox.next("media.closed"))["reason"] == "removed"
-        mark = d1.inbox.mark()
-        fresh = MediaPeer(d1.ws, d1.inbox)
-        fresh.add(cameras=CAM)
-        sdp, tracks = await fresh.make_offer()
-        await d1.ws.send("media.offer", sdp=sdp, tracks=tracks, id=5)
-        assert (await d1.inbox.next("error", since=mark))["code"] == "forbidden"
-        await fresh.close()
+        # the removed point's session ends (docs/protocol.md: media.closed "removed" may come
+        # first or not at all — two bus subscriptions race); its peer is gone from the meeting
+        ended = await d1.inbox.next("session.ended")
+        assert (ended["reason"], ended["code"]) == ("removed", "point_removed")
+        await until(lambda: all(m.point_code != "D1" for e in media._meetings.values()
+                                for m in e.media.members.values()))
         await api.services.calendar.set_state(scene.meeting_id, MeetingState.OPEN)
         await api.services.calendar.set_state(scene.meeting_id, MeetingState.CLOSED)
         assert (await d2.inbox.next("media.closed"))["reason"] == "meeting_closed"

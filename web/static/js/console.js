@@ -8,6 +8,7 @@ import {
   Client, flatAgenda, formatDuration, liveStatus, mainScreenText, measureSkew, queueItems, refreshWaits, refresher, since, ticker,
 } from "./floor.js";
 import { MeetingSocket } from "./socket.js";
+import { ADMISSION_REFUSED, RefusalList } from "./admission.js";
 import { $, busy, h, showMessage } from "./ui.js";
 import { bindVoteForm, choiceLabel, resultTable, updateCount, voteItem } from "./votes.js";
 
@@ -347,6 +348,13 @@ const EVENTS = {
   "minutes.generated": refreshMinutes,
 };
 
+// ---- refused joins (admission control) ---------------------------------------------------
+
+const refusals = $("#refusal-list") ? new RefusalList($("#refusal-list"), {
+  empty: $("#refusals-empty"), wrap: $("#refusals-table"), count: $("#refusal-count"),
+  names: new Map(data.points.map((p) => [p.code, p.name])),
+}) : null;
+
 const status = $("#conn-status");
 const socket = new MeetingSocket(data.meeting_id, {
   // back after a drop: refetch everything
@@ -363,6 +371,8 @@ const socket = new MeetingSocket(data.meeting_id, {
       const badge = $("#meeting-state");
       badge.textContent = meetingStateLabel(event.state);
       badge.className = `badge badge-lg state-${event.state}`;
+    } else if (event.type === ADMISSION_REFUSED) {
+      if (refusals) refusals.add(event);
     } else if (EVENTS[event.type]) {
       EVENTS[event.type]();
     }

@@ -67,6 +67,7 @@ const REASONS = {
   host: () => _("host bridge point"),
   floor: () => _("speaking"),
   chair: () => _("chosen by the chair"),
+  share: () => _("screen sharing"),
 };
 
 export function mainScreenText(floor) {

@@ -1,18 +1,26 @@
 // The media side of a meeting (video and audio): one RTCPeerConnection to the server's SFU,
 // signalled over the meeting's WebSocket (docs/protocol.md, media messages). The client always
-// offers: the camera as up to three renditions (camera 640x360, camera-low 320x180,
-// camera-thumb 160x90 at ~7 fps) and the mic as sending m-lines, plus recvonly slots the server
-// fills and switches by itself: one "main" video, three "audio", and up to nine "grid"
-// thumbnails for the chair. Recovery: a failed or dead peer, media.closed or a lost WebSocket
+// offers: the camera as up to four renditions (camera-hd 1280x720 when the camera gives it,
+// camera 640x360, camera-low 320x180, camera-thumb 160x90 at ~7 fps), a "screen" m-line for
+// content sharing and the mic as sending m-lines, plus recvonly slots the server fills and
+// switches by itself: one "main" video, one "content" video (shared content beside the
+// speaker), three "audio", and up to nine "grid" thumbnails for the chair. The camera-hd and
+// screen m-lines are always negotiated but carry a track only while needed (replaceTrack):
+// HD only while this point is on the main screen, the screen only while sharing — no
+// renegotiation, and no bandwidth when not used. Recovery: a failed or dead peer, media.closed or a lost WebSocket
 // session → media.leave and a fresh offer on a fresh peer (aiortc has no ICE restart).
 // No user-facing text here: the page module (video.js) owns the words.
 
 
+// height: the rendition's target height; scale = capture height / height (never below 1).
 export const RENDITIONS = [
-  { role: "camera", scale: 1, maxFramerate: 30, maxBitrate: 600_000 },
-  { role: "camera-low", scale: 2, maxFramerate: 15, maxBitrate: 200_000 },
-  { role: "camera-thumb", scale: 4, maxFramerate: 7, maxBitrate: 60_000 },
+  { role: "camera-hd", height: 720, maxFramerate: 30, maxBitrate: 2_000_000, hd: true },
+  { role: "camera", height: 360, maxFramerate: 30, maxBitrate: 600_000 },
+  { role: "camera-low", height: 180, maxFramerate: 15, maxBitrate: 200_000 },
+  { role: "camera-thumb", height: 90, maxFramerate: 7, maxBitrate: 60_000 },
 ];
+const HD_MIN_HEIGHT = 540; // a camera below this sends no camera-hd m-line at all
+const SCREEN = { maxFramerate: 15, maxBitrate: 1_500_000 };
 export const AUDIO_SLOTS = 3;
 export const GRID_SLOTS = 9;
 const GATHER_MS = 1500;
@@ -34,6 +42,18 @@ function preferCodecs(transceiver, kind) {
     transceiver.setCodecPreferences(codecs);
   } catch {
     // an older browser: its default order (VP8 first in Chrome) is fine
+  }
+}
+
+/** HD and shared screens keep their resolution under CPU or bandwidth pressure (the frame
+ * rate drops instead): the smaller renditions exist for links that cannot take it. */
+function keepResolution(sender) {
+  try {
+    const params = sender.getParameters();
+    params.degradationPreference = "maintain-resolution";
+    sender.setParameters(params).catch(() => {});
+  } catch {
+    // not supported: the browser's default (balanced)
   }
 }
 
@@ -64,6 +84,9 @@ export class MediaClient {
     this.stopped = false;
     this.page = 0;
     this.leaveIds = new Set();
+    this.onMainScreen = false; // this point is on the main screen: camera-hd carries the camera
+    this.screenTrack = null; // the shared screen while sharing
+    this.lastSlots = []; // the latest media.slots (with slotRole/index), for the page and tests
   }
 
   emit(name, ...args) {
@@ -84,7 +107,7 @@ export class MediaClient {
 
   /** getUserMedia with the chosen devices; a missing camera or mic leaves that kind out. */
   async openDevices({ cameraId = "", micId = "" } = {}) {
-    const video = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 30, max: 30 } };
+    const video = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30, max: 30 } };
     if (cameraId) video.deviceId = { exact: cameraId };
     const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
     if (micId) audio.deviceId = { exact: micId };
@@ -123,23 +146,70 @@ export class MediaClient {
   /** Switch camera or mic; the senders get the new track without renegotiation when possible. */
   async switchDevice(kind, deviceId) {
     const constraints = kind === "video"
-      ? { video: { deviceId: { exact: deviceId }, width: { ideal: 640 }, height: { ideal: 360 } } }
+      ? { video: { deviceId: { exact: deviceId }, width: { ideal: 1280 }, height: { ideal: 720 } } }
       : { audio: { deviceId: { exact: deviceId }, echoCancellation: true, noiseSuppression: true } };
     const fresh = await navigator.mediaDevices.getUserMedia(constraints);
     const track = kind === "video" ? fresh.getVideoTracks()[0] : fresh.getAudioTracks()[0];
     const old = kind === "video" ? this.videoTrack : this.audioTrack;
     const had = !!old;
+    const height = (t) => (t && t.getSettings ? t.getSettings().height || 0 : 0);
+    const rescale = kind === "video" && had && height(old) !== height(track); // renditions' scales change
     if (old) {
       this.stream.removeTrack(old);
       old.stop();
     }
     track.enabled = kind === "video" ? this.camOn : this.micOn;
     this.stream.addTrack(track);
-    if (!had) return this.restart("device"); // a new kind of source needs new m-lines
+    if (!had || rescale) return this.restart("device"); // new m-lines, or new rendition scales
     for (const slot of this.slots) {
-      if (slot.direction === "sendonly" && slot.kind === kind) await slot.transceiver.sender.replaceTrack(track);
+      if (slot.direction !== "sendonly" || slot.kind !== kind || slot.role === "screen") continue;
+      await slot.transceiver.sender.replaceTrack(slot.role === "camera-hd" && !this.onMainScreen ? null : track);
     }
     return track;
+  }
+
+  /** The renditions this camera can send: camera-hd only from an HD-capable capture. */
+  cameraRenditions(track) {
+    const height = (track.getSettings && track.getSettings().height) || 360;
+    return this.renditions.filter((r) => !r.hd || height >= HD_MIN_HEIGHT).map((r) => ({
+      ...r, scale: Math.max(1, height / r.height),
+    }));
+  }
+
+  /** This point is (or is no longer) on the main screen: start or stop sending camera-hd. */
+  async setOnMainScreen(on) {
+    this.onMainScreen = !!on;
+    const slot = this.slots.find((s) => s.role === "camera-hd");
+    if (!slot) return;
+    try {
+      await slot.transceiver.sender.replaceTrack(this.onMainScreen ? this.videoTrack : null);
+    } catch {
+      // the peer is closing; the next peer starts from onMainScreen
+    }
+  }
+
+  /** Send ``track`` (from getDisplayMedia) on the screen m-line; the server shows it once the
+   * share is started over REST (startShare). */
+  async startShare(track) {
+    if (this.screenTrack && this.screenTrack !== track) this.screenTrack.stop();
+    this.screenTrack = track;
+    const slot = this.slots.find((s) => s.role === "screen");
+    if (slot) await slot.transceiver.sender.replaceTrack(track);
+  }
+
+  /** Stop sending the screen (the m-line stays, idle). */
+  async stopShare() {
+    const track = this.screenTrack;
+    this.screenTrack = null;
+    const slot = this.slots.find((s) => s.role === "screen");
+    if (slot) {
+      try {
+        await slot.transceiver.sender.replaceTrack(null);
+      } catch {
+        // the peer is closing
+      }
+    }
+    if (track) track.stop();
   }
 
   setMic(on) {
@@ -163,18 +233,25 @@ export class MediaClient {
     const add = (kind, role, index, init) => {
       const transceiver = pc.addTransceiver(init.track || kind, init.options);
       preferCodecs(transceiver, kind);
+      if (role === "camera-hd" || role === "screen") keepResolution(transceiver.sender);
       this.slots.push({ transceiver, kind, role, index, direction: init.options.direction });
     };
     const video = this.videoTrack;
     if (video) {
-      for (const r of this.renditions) {
-        add("video", r.role, 0, { track: video, options: { direction: "sendonly", streams: [this.stream],
+      for (const r of this.cameraRenditions(video)) {
+        const track = r.hd && !this.onMainScreen ? null : video;
+        add("video", r.role, 0, { track, options: { direction: "sendonly", streams: [this.stream],
           sendEncodings: [{ scaleResolutionDownBy: r.scale, maxFramerate: r.maxFramerate, maxBitrate: r.maxBitrate }] } });
       }
+    }
+    if (this.stream) { // a publisher: the screen m-line, idle until a share starts
+      add("video", "screen", 0, { track: this.screenTrack, options: { direction: "sendonly",
+        sendEncodings: [{ maxFramerate: SCREEN.maxFramerate, maxBitrate: SCREEN.maxBitrate }] } });
     }
     const audio = this.audioTrack;
     if (audio) add("audio", "mic", 0, { track: audio, options: { direction: "sendonly", streams: [this.stream] } });
     add("video", "main", 0, { options: { direction: "recvonly" } });
+    add("video", "content", 0, { options: { direction: "recvonly" } });
     for (let i = 0; i < AUDIO_SLOTS; i += 1) add("audio", "audio", i, { options: { direction: "recvonly" } });
     for (let i = 0; i < this.gridSlots; i += 1) add("video", "grid", i, { options: { direction: "recvonly" } });
     for (const slot of this.slots) {
@@ -311,7 +388,8 @@ export class MediaClient {
         break;
       }
       case "media.slots":
-        this.emit("onSlots", (msg.slots || []).map((s) => ({ ...s, ...this.slotOf(s.mid) })));
+        this.lastSlots = (msg.slots || []).map((s) => ({ ...s, ...this.slotOf(s.mid) }));
+        this.emit("onSlots", this.lastSlots);
         break;
       case "media.main":
         this.emit("onMain", msg);
@@ -368,7 +446,7 @@ export class MediaClient {
     if (slot && slot.transceiver.mid) this.socket.sendMedia({ type: "media.keyframe", mid: slot.transceiver.mid });
   }
 
-  /** Frames decoded per receiving video slot, e.g. {"main": 812, "grid0": 90} (for tests and UI). */
+  /** Frames decoded per receiving video slot, e.g. {"main": 812, "content0": 0, "grid0": 90}. */
   framesDecoded() {
     return this.inbound("video", "framesDecoded");
   }
@@ -403,5 +481,6 @@ export class MediaClient {
     if (this.hadPeer && this.socket.isLive()) this.leave();
     this.closePeer();
     if (this.stream) for (const t of this.stream.getTracks()) t.stop();
+    if (this.screenTrack) this.screenTrack.stop();
   }
 }

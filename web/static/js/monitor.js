@@ -4,6 +4,7 @@
 
 import { errorMessage, formatTime, _ } from "./i18n.js";
 import { $, h } from "./ui.js";
+import { ADMISSION_REFUSED, refusalReason } from "./admission.js";
 import { MediaSocket } from "./video_socket.js";
 
 const data = JSON.parse($("#monitor-data").textContent);
@@ -27,11 +28,6 @@ const STATE_TEXT = {
   online: () => _("Online"),
   offline: () => _("Offline"),
   refused: () => _("Refused"),
-};
-
-const REFUSAL_TEXT = {
-  meeting_full: () => _("the meeting is full"),
-  node_full: () => _("the server is full"),
 };
 
 function number(value, digits) {
@@ -77,7 +73,7 @@ function renderRow(code, row) {
   let text = STATE_TEXT[state]();
   if (state === "refused") {
     const reason = refused.get(code);
-    text += ` (${REFUSAL_TEXT[reason] ? REFUSAL_TEXT[reason]() : reason})`;
+    text += ` (${refusalReason(reason)})`;
   }
   badge.textContent = text;
   if (online) refused.delete(code);
@@ -163,7 +159,7 @@ const socket = new MediaSocket(data.meeting_id, {
   },
   onEvent(msg) {
     const event = msg.event || {};
-    if (event.type === "admission.refused" && event.point_code && rows.has(event.point_code)) {
+    if (event.type === ADMISSION_REFUSED && event.point_code && rows.has(event.point_code)) {
       const stats = latest.get(event.point_code);
       if (!(stats && stats.online) && !present(event.point_code)) {
         refused.set(event.point_code, event.reason || "");

@@ -5,7 +5,17 @@
 
 // Errors after which retrying cannot help (the credentials or the protocol version are refused).
 const FATAL = new Set(["not_authenticated", "invalid_token", "token_expired", "account_disabled",
-  "point_disabled", "bad_version"]);
+  "point_disabled", "bad_version", "session_ended"]);
+
+/** The server ended the session for good (docs/protocol.md "Session revalidation"). */
+const CLOSE_SESSION_ENDED = 4003;
+/** How long the page shows why the session ended before it goes to the login/join page. */
+const ENDED_REDIRECT_MS = 4000;
+
+/** DOM event on `document` when the server ended the session: `detail` is {reason, code}. */
+export const SESSION_ENDED_EVENT = "diemcau:session-ended";
+/** sessionStorage key holding {reason, code} of a session the server ended (for the login page). */
+export const SESSION_ENDED_KEY = "diemcau.session_ended";
 
 /** DOM event on `document` carrying each meeting event (`event.detail`) of the page's socket. */
 export const MEETING_EVENT = "diemcau:meeting-event";
@@ -32,6 +42,7 @@ export class MeetingSocket {
     this.joinId = null;
     this.timer = null;
     this.retryTimer = null;
+    this.endedReason = null; // set once the server ended the session
   }
 
   start() {
@@ -84,10 +95,14 @@ export class MeetingSocket {
       ws.send(JSON.stringify(hello));
     });
     ws.addEventListener("message", (event) => this.receive(event.data));
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       clearInterval(this.timer);
       if (this.stopped) return;
+      if (event.code === CLOSE_SESSION_ENDED) {
+        this.sessionEnded("revoked", "session_ended"); // session.ended itself was lost
+        return;
+      }
       this.retries += 1;
       const delay = Math.min(15000, 1000 * 2 ** Math.min(this.retries - 1, 4)) * (0.75 + Math.random() / 2);
       this.emit("onStatus", "reconnecting");
@@ -112,6 +127,37 @@ export class MeetingSocket {
     clearInterval(this.timer);
     this.emit("onStatus", "failed", error);
     if (this.ws) this.ws.close(1000, "done");
+  }
+
+  /**
+   * The server ended the session (logout, expiry, disabled account or point, removed from the
+   * meeting): never reconnect; show why (onStatus "failed" with the translated `code`), tell the
+   * page (SESSION_ENDED_EVENT), then (cookie login) go to the login page, back here after.
+   */
+  sessionEnded(reason, code) {
+    if (this.endedReason) return;
+    this.endedReason = reason || "revoked";
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.retryTimer);
+    const detail = { reason: this.endedReason, code: code || "session_ended" };
+    if (!this.token && this.endedReason !== "removed") {
+      // For the login page (any 401 of the page may send the user there first): why it ended.
+      try {
+        sessionStorage.setItem(SESSION_ENDED_KEY, JSON.stringify(detail));
+      } catch {
+        // storage disabled: the page still shows why until it leaves
+      }
+    }
+    this.emit("onStatus", "failed", { code: detail.code, details: detail, message: "" });
+    document.dispatchEvent(new CustomEvent(SESSION_ENDED_EVENT, { detail }));
+    // Removed from the meeting: still logged in, the page says why. A hall PC admitted by its
+    // invitation link needs a new link from the organisers: its page says why, and the token is
+    // never put back into the address bar.
+    if (this.endedReason === "removed" || this.token) return;
+    const next = location.pathname + location.search;
+    const target = "/login?" + new URLSearchParams({ next }).toString();
+    setTimeout(() => location.assign(target), ENDED_REDIRECT_MS);
   }
 
   receive(raw) {
@@ -154,7 +200,16 @@ export class MeetingSocket {
       case "left":
         this.fail({ code: msg.reason === "meeting_closed" ? "meeting_closed" : "not_joined" });
         break;
+      case "session.ended":
+        this.sessionEnded(msg.reason, msg.code);
+        break;
       case "error":
+        if (msg.code === "session_ended") {
+          const details = msg.details || {};
+          this.sessionEnded(details.reason, details.code || msg.code);
+          if (this.ws) this.ws.close(1000, "done");
+          break;
+        }
         // A refused join (forbidden, not_found, meeting_closed) or refused credentials end it.
         if (FATAL.has(msg.code) || (msg.re !== undefined && msg.re === this.joinId)) this.fail(msg);
         else this.emit("onError", msg);

@@ -1,6 +1,9 @@
 // The video block of a room page (web/templates/_video.html): the main screen large, self
 // view small, camera/mic choice (remembered in localStorage), mic/cam toggles, the connection
 // state, and for the chair and staff the paged grid of online points with "set main screen".
+// Content sharing: "Share screen" (staff, or the point holding the floor) sends a
+// getDisplayMedia track on the screen m-line and starts the share over REST; the content shows
+// large (the main view) or beside the speaker (the content view), as the chair lays it out.
 // Media and signalling are in media.js; a hall PC admitted by its invitation link
 // authenticates the WebSocket with the link's token (as controls.js does).
 
@@ -66,6 +69,7 @@ const REASONS = { host: () => _("host bridge point"), floor: () => _("speaking")
 // ---- the page's elements --------------------------------------------------------------------
 
 const mainVideo = $("#video-main");
+const contentVideo = $("#video-content");
 const selfVideo = $("#video-self");
 const audioBox = $("#video-audio");
 const tiles = [];
@@ -101,6 +105,9 @@ const client = new MediaClient({
     if (role === "main") {
       mainTrack = track;
       renderMain();
+    } else if (role === "content") {
+      contentTrack = track;
+      renderContent();
     } else if (role === "grid") attach(tiles[index].querySelector("video"), track);
     else if (role === "audio") {
       let el = audioBox.querySelector(`audio[data-index="${index}"]`);
@@ -117,8 +124,11 @@ const client = new MediaClient({
   onSlots(slots) {
     for (const slot of slots) {
       if (slot.slotRole === "main") {
-        mainSlot = { point_code: slot.point_code || null, label: slot.label || null };
+        mainSlot = { point_code: slot.point_code || null, label: slot.label || null, rendition: slot.rendition || null };
         renderMain();
+      } else if (slot.slotRole === "content") {
+        contentSlot = { label: slot.label || null, rendition: slot.rendition || null };
+        renderContent();
       } else if (slot.slotRole === "grid" && tiles[slot.index]) fillTile(tiles[slot.index], slot);
     }
     updatePager();
@@ -142,24 +152,47 @@ function pointLabel(code, fallback) {
   return (code && pointNames.get(code)) || fallback || code || "";
 }
 
-let mainSlot = { point_code: null, label: null }; // what the "main" slot carries now
+let mainSlot = { point_code: null, label: null, rendition: null }; // what the "main" slot carries now
 let mainTrack = null;
+let contentSlot = { label: null, rendition: null }; // the "content" slot (a share beside the speaker)
+let contentTrack = null;
+let share = { active: false, layout: "main", session: null, label: "" }; // the meeting's share
+let floorHolder = null; // the point code holding the floor (may share)
 
 /** The main view from media.main and the main slot. When this point itself is on the main
  * screen the server sends it nothing (never one's own video): the local camera shows there. */
 function renderMain() {
-  const own = !!conf.point_code && mainScreen.point_code === conf.point_code && !mainSlot.point_code;
+  const sharing = mainScreen.reason === "share";
+  const ownShare = sharing && sharingHere();
+  const own = !sharing && !!conf.point_code && mainScreen.point_code === conf.point_code && !mainSlot.point_code;
   const code = mainSlot.point_code || mainScreen.point_code;
-  $("#video-main-label").textContent = pointLabel(code, mainSlot.label) || "—";
+  const label = sharing ? mainScreen.label || mainSlot.label : pointLabel(code, mainSlot.label);
+  $("#video-main-label").textContent = label || "—";
   const reason = REASONS[mainScreen.reason];
-  $("#video-main-reason").textContent = reason && mainScreen.point_code ? `(${reason()})` : "";
+  $("#video-main-reason").textContent = reason && (mainScreen.point_code || sharing) ? `(${reason()})` : "";
   mainVideo.dataset.pointCode = code || "";
-  mainVideo.dataset.self = String(own);
-  const track = own ? client.videoTrack : mainTrack;
+  mainVideo.dataset.self = String(own || ownShare);
+  mainVideo.dataset.rendition = ownShare ? "screen" : mainSlot.rendition || "";
+  const track = ownShare ? client.screenTrack : own ? client.videoTrack : mainTrack;
   const current = mainVideo.srcObject ? mainVideo.srcObject.getVideoTracks()[0] : null;
   if (track && track !== current) attach(mainVideo, track);
-  $("#video-main-idle").hidden = !!code;
+  $("#video-main-idle").hidden = !!code || sharing;
   markMainTile();
+}
+
+/** The content view: a share laid out beside the speaker (the sharer sees its own screen). */
+function renderContent() {
+  if (!contentVideo) return;
+  const beside = share.active && share.layout === "beside";
+  const ownShare = beside && sharingHere();
+  const shown = ownShare || (beside && contentSlot.rendition === "screen");
+  $("#video-content-box").hidden = !shown;
+  root.dataset.layout = shown ? "beside" : "main";
+  $("#video-content-label").textContent = share.label || contentSlot.label || "";
+  contentVideo.dataset.rendition = ownShare ? "screen" : contentSlot.rendition || "";
+  const track = ownShare ? client.screenTrack : contentTrack;
+  const current = contentVideo.srcObject ? contentVideo.srcObject.getVideoTracks()[0] : null;
+  if (track && track !== current) attach(contentVideo, track);
 }
 
 /** The tile of the point on the main screen: highlighted, its button disabled. */
@@ -174,7 +207,130 @@ function markMainTile() {
 
 function showMain(main) {
   mainScreen = { point_code: main.point_code || null, label: main.label || "", reason: main.reason || "" };
+  // camera-hd is sent only while this point's camera is what the main screen shows
+  client.setOnMainScreen(!!conf.point_code && mainScreen.point_code === conf.point_code && mainScreen.reason !== "share");
   renderMain();
+}
+
+// ---- content sharing ------------------------------------------------------------------------
+
+const shareButton = $("#video-share");
+const shareBox = $("#video-share-controls");
+
+function sharingHere() {
+  return !!client.screenTrack && share.active && (!share.session || share.session === socket.sessionKey);
+}
+
+/** "Share screen" shows for the staff always, for a point while it holds the floor. */
+function renderShare() {
+  const mine = sharingHere();
+  if (shareButton) {
+    const may = conf.publish && (conf.grid || (!!conf.point_code && floorHolder === conf.point_code));
+    shareButton.hidden = !(mine || (may && !share.active));
+    shareButton.setAttribute("aria-pressed", String(mine));
+    shareButton.textContent = mine ? shareButton.dataset.stop : shareButton.dataset.start;
+  }
+  if (shareBox) {
+    shareBox.dataset.active = String(share.active);
+    $("#video-share-state").textContent = share.active ? _("Sharing: %(name)s", { name: share.label || "—" }) : _("Nobody is sharing");
+    $("#video-share-stop").hidden = !share.active;
+    $("#video-share-layout").value = share.layout || "main";
+  }
+  renderMain();
+  renderContent();
+}
+
+function applyShare(state) {
+  const was = sharingHere();
+  share = { active: !!state.active, layout: state.layout || "main", session: state.session || null, label: state.label || "" };
+  // the share ended (stopped by the chair, the floor moved on) or is someone else's: stop sending
+  if (client.screenTrack && !share.active && was) client.stopShare();
+  renderShare();
+}
+
+async function refreshShare() {
+  try {
+    applyShare(await rest.get(`/api/meetings/${conf.meeting_id}/share`));
+  } catch {
+    // shown again with the next share.changed
+  }
+}
+
+async function refreshFloor() {
+  if (conf.grid || !conf.point_code || !shareButton) return; // staff may always share
+  try {
+    const floor = await rest.get(`/api/meetings/${conf.meeting_id}/floor`);
+    floorHolder = floor && floor.speaker ? floor.speaker.point_code : null;
+  } catch {
+    floorHolder = null;
+  }
+  renderShare();
+}
+
+async function stopMyShare() {
+  if (!client.screenTrack) return;
+  await client.stopShare();
+  renderShare();
+  try {
+    await rest.del(`/api/meetings/${conf.meeting_id}/share`);
+  } catch {
+    // already ended (the chair stopped it, the floor moved on)
+  }
+}
+
+async function startMyShare() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
+    showMessage(errorBox, _("This browser cannot share its screen."));
+    return;
+  }
+  let track;
+  try {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 15 } }, audio: false });
+    track = stream.getVideoTracks()[0];
+  } catch {
+    return; // the user cancelled the picker
+  }
+  track.addEventListener("ended", () => stopMyShare()); // the browser's own "Stop sharing"
+  await client.startShare(track);
+  try {
+    applyShare(await rest.post(`/api/meetings/${conf.meeting_id}/share`, { session: socket.sessionKey }));
+  } catch (err) {
+    await client.stopShare();
+    showMessage(errorBox, err && err.message ? err.message : errorMessage("error"));
+    renderShare();
+  }
+}
+
+if (shareButton) {
+  shareButton.addEventListener("click", async () => {
+    shareButton.disabled = true;
+    showMessage(errorBox, "");
+    try {
+      if (sharingHere()) await stopMyShare();
+      else await startMyShare();
+    } finally {
+      shareButton.disabled = false;
+    }
+  });
+}
+
+if (shareBox) {
+  $("#video-share-layout").addEventListener("change", async (event) => {
+    showMessage(errorBox, "");
+    try {
+      applyShare(await rest.put(`/api/meetings/${conf.meeting_id}/share/layout`, { layout: event.currentTarget.value }));
+    } catch (err) {
+      showMessage(errorBox, err && err.message ? err.message : errorMessage("error"));
+    }
+  });
+  $("#video-share-stop").addEventListener("click", async () => {
+    showMessage(errorBox, "");
+    try {
+      await rest.del(`/api/meetings/${conf.meeting_id}/share`);
+    } catch (err) {
+      showMessage(errorBox, err && err.message ? err.message : errorMessage("error"));
+    }
+  });
 }
 
 function fillTile(tile, slot) {
@@ -243,6 +399,8 @@ socket.handlers = {
     } else if (state !== "live") showState(state === "connecting" ? "connecting" : "reconnecting");
   },
   onJoined(msg) {
+    refreshShare();
+    refreshFloor();
     onlinePoints.clear();
     for (const p of msg.presence || []) {
       if (!p.point) continue;
@@ -258,6 +416,11 @@ socket.handlers = {
       pointNames.set(p.point.code, p.point.name);
     } else if (msg.event === "left") onlinePoints.delete(p.key);
     updatePager();
+  },
+  onEvent(msg) {
+    const event = msg.event || {};
+    if (event.type === "share.changed") applyShare(event);
+    else if (event.type === "floor.changed") refreshFloor();
   },
   onMedia: (msg) => client.handle(msg),
   onMediaError: (msg) => client.handleError(msg),
@@ -346,8 +509,10 @@ function resumeAudio() {
 document.addEventListener("click", resumeAudio);
 document.addEventListener("keydown", resumeAudio);
 
+renderShare();
+
 // For diagnostics and the browser tests: the page's media client and socket.
-window.diemcauVideo = { client, socket };
+window.diemcauVideo = { client, socket, share: () => share };
 window.addEventListener("pagehide", () => {
   client.stop();
   socket.stop();

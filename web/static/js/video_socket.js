@@ -10,6 +10,7 @@ export class MediaSocket extends MeetingSocket {
     super(meetingId, handlers, options);
     this.mediaIds = new Set();
     this.liveWs = null;
+    this.sessionKey = null;
   }
 
   sendMedia(message) {
@@ -42,6 +43,9 @@ export class MediaSocket extends MeetingSocket {
       this.lastHeard = Date.now();
       this.emit("onMediaError", msg);
       return;
+    }
+    if (msg && (msg.type === "welcome" || msg.type === "resumed") && typeof msg.session === "string") {
+      this.sessionKey = msg.session; // the media participant id: startShare names it
     }
     super.receive(raw);
     if (msg && msg.type === "joined") {
