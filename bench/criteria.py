@@ -16,7 +16,7 @@ What runs (loopback only; every process is started by this script and stopped by
 - the points: bridge agents, ``--harness-procs`` processes of them (default: 2–4). Each
   publishes :data:`POINT_VIDEO` (a 160x90 thumbnail at 10 fps) + Opus, and offers 1 ``main``
   + 3 ``audio`` slots that it only *counts* (SRTP unprotect and count in aioice's datagram
-  callback: no jitter buffer, no decoder, no per-packet task; :func:`fast_receive`).
+  callback: no jitter buffer, no decoder, no per-packet task; ``server.bridge.counting.fast_count``).
 Media is pre-encoded once (``bench/criteria_media.py``) and replayed as encoded packets, so the
 harness spends its CPU on RTP/SRTP, not on VP8 encoding.
 
@@ -180,53 +180,6 @@ def summarize(*, points: int, seconds: float, per_point: list[dict[str, Any]], s
 
 # --- child roles ----------------------------------------------------------------------------------
 
-def fast_receive(link: Any) -> bool:
-    """Count the link's incoming RTP synchronously in aioice's datagram callback: SRTP
-    unprotect with the DTLS transport's receive session, then the counter (which drops it).
-    RTCP, DTLS and STUN keep aiortc's path. aiortc 1.16 / aioice 0.13 internals:
-    ``RTCIceTransport._connection``, ``Connection.data_received`` and ``_nominated[1].protocol``
-    (its ``datagram_received``, so RTP is not first parsed as STUN), ``RTCDtlsTransport._rx_srtp``.
-    False (nothing changed) when one of them is missing."""
-    from aiortc.rtp import is_rtcp
-
-    transceivers = link.pc.getTransceivers()
-    if not transceivers:
-        return False
-    dtls = transceivers[0].receiver.transport
-    connection = getattr(dtls.transport, "_connection", None)
-    rx = getattr(dtls, "_rx_srtp", None)
-    original = getattr(connection, "data_received", None)
-    if rx is None or original is None:
-        return False
-    counter = link.counter
-
-    def rtp(data: bytes) -> bool:
-        if data and 127 < data[0] < 192 and not is_rtcp(data):
-            try:
-                plain = rx.unprotect(data)
-            except Exception:  # noqa: BLE001 - a replayed or damaged packet: not counted
-                return True
-            counter.count(plain)
-            return True
-        return False
-
-    def data_received(data: bytes, component: int) -> None:
-        if not rtp(data):
-            original(data, component)
-
-    connection.data_received = data_received
-    pair = getattr(connection, "_nominated", {}).get(1)
-    protocol = getattr(pair, "protocol", None)
-    slow = getattr(protocol, "datagram_received", None)
-    if slow is not None:  # before aioice tries to parse every RTP packet as STUN
-        def datagram_received(data: bytes, addr: Any) -> None:
-            if not rtp(data):
-                slow(data, addr)
-
-        protocol.datagram_received = datagram_received  # type: ignore[union-attr]
-    return True
-
-
 def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str, Any],
                            label: str = "Điểm cầu") -> None:
     """Make every bridge agent of this process publish pre-encoded clips (``renditions`` +
@@ -251,17 +204,11 @@ def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str
     class CountingLink(MediaLink):
         """Received RTP is counted and dropped even when the agent publishes; once connected,
         SRTP packets are unprotected and counted straight from the ICE connection's datagram
-        callback (:func:`fast_receive`), skipping aiortc's per-packet queue and task hop."""
+        callback (``server.bridge.counting.fast_count``), skipping aiortc's per-packet queue and task hop."""
 
         def __init__(self, tracks: Any, **kwargs: Any) -> None:
             kwargs["count_only"] = True
             super().__init__(tracks, **kwargs)
-
-        async def wait_connected(self, timeout: float) -> bool:
-            ok = await super().wait_connected(timeout)
-            if ok:
-                fast_receive(self)
-            return ok
 
     agent_module.open_sources = open_sources  # type: ignore[attr-defined]
     agent_module.MediaLink = CountingLink  # type: ignore[misc]

@@ -46,6 +46,9 @@ _PACKET = struct.Struct("!cHHIBB")
 _INDEX = struct.Struct("!cH")
 _DEMAND = struct.Struct("!cHB")
 MAX_DATAGRAM = 65000
+CONTROL_LINE_LIMIT = 64 * 1024 * 1024
+"""Longest JSON line on a worker's or recorder's control channel (asyncio's default, 64 KiB,
+is less than one ``stats`` event of a worker holding ~70 peers)."""
 MAX_BACKLOG = 4096
 RETRY_S = 0.005
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from media.config import MediaConfig
 from media.errors import MediaError
-from media.link import LinkEndpoint
+from media.link import CONTROL_LINE_LIMIT, LinkEndpoint
 from media.source import Source
 from media.worker import config_to_json
 
@@ -80,7 +80,7 @@ class WorkerProcess:
         async with self._start_lock:
             if self._writer is not None:
                 return
-            reader, self._writer = await asyncio.open_unix_connection(sock=self._control)
+            reader, self._writer = await asyncio.open_unix_connection(sock=self._control, limit=CONTROL_LINE_LIMIT)
             self._reader_task = asyncio.get_running_loop().create_task(
                 self._read(reader), name=f"media-worker-reader {self.pid}")
             self.send("configure", id=0, config=config_to_json(self.config))
@@ -105,6 +105,8 @@ class WorkerProcess:
                     future.set_result(message)
         except (ConnectionError, OSError):
             pass
+        except ValueError:  # a line over CONTROL_LINE_LIMIT: the channel cannot be trusted
+            logger.exception("media worker %d: control line too long", self.pid)
         finally:
             for future in self._calls.values():
                 if not future.done():

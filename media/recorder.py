@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from media.errors import MediaError
-from media.link import LinkReceiver, LinkSender
+from media.link import CONTROL_LINE_LIMIT, LinkReceiver, LinkSender
 from media.packet import MediaPacket
 from media.recorder_engine import EngineStats, Engine, Item, OutputSpec
 from media.source import Source
@@ -99,7 +99,7 @@ async def _serve(link: socket.socket, control: socket.socket, spec: OutputSpec,
     thread.start()
     _, receiver = await loop.create_datagram_endpoint(
         lambda: LinkReceiver(link, on_source=added, on_end=ended), sock=link)
-    reader, writer = await asyncio.open_unix_connection(sock=control)
+    reader, writer = await asyncio.open_unix_connection(sock=control, limit=CONTROL_LINE_LIMIT)
     await loop.run_in_executor(None, engine.started.wait, 30.0)
     writer.write(json.dumps({"id": 0, "ok": True, "result": "ready"}).encode() + b"\n")
 
@@ -191,7 +191,7 @@ class RecorderProcess:
         self._link.setblocking(False)
         _, self.sender = await loop.create_datagram_endpoint(lambda: LinkSender(self._link),
                                                              sock=self._link)
-        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._control)
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._control, limit=CONTROL_LINE_LIMIT)
         try:  # the child's first line: its output clock started (the file's time 0)
             line = await asyncio.wait_for(self._reader.readline(), 60.0)
         except TimeoutError:

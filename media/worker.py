@@ -34,7 +34,7 @@ from typing import Any
 
 from media.config import IceServer, MediaConfig
 from media.errors import MediaError
-from media.link import LinkEndpoint
+from media.link import CONTROL_LINE_LIMIT, LinkEndpoint
 from media.room import MediaEvent, PeerClosed, Room, SlotIdle, SourceAdded, SourceRemoved
 from media.source import Source
 
@@ -285,7 +285,7 @@ class _Worker:
 
 async def _serve(link: socket.socket, control: socket.socket) -> None:
     loop = asyncio.get_running_loop()
-    reader, writer = await asyncio.open_unix_connection(sock=control)
+    reader, writer = await asyncio.open_unix_connection(sock=control, limit=CONTROL_LINE_LIMIT)
     worker = _Worker(link, writer)
     await loop.create_datagram_endpoint(lambda: worker.endpoint, sock=link)
     try:

@@ -27,7 +27,7 @@ from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 
 from media.aiortc_hooks import hook_receiver
 from media.rtp import parse_rtp
-from server.bridge.counting import RtpCounter, StreamCount
+from server.bridge.counting import RtpCounter, StreamCount, fast_count
 
 log = logging.getLogger("diemcau.bridge")
 
@@ -78,6 +78,8 @@ class MediaLink:
         def _state() -> None:
             state = self.pc.connectionState
             if state == "connected":
+                if self.count_only and not self.connected.is_set():
+                    fast_count(self.pc, self.counter)
                 self.connected.set()
             elif state in ("failed", "closed"):
                 self.failed.set()

@@ -189,15 +189,14 @@ async def test_replay_track_answers_a_keyframe_request() -> None:
     await asyncio.sleep(0)
 
 
-async def test_fast_receive_counts_a_real_aiortc_stream() -> None:
+async def test_fast_count_counts_a_real_aiortc_stream() -> None:
     """Two aiortc peers over loopback: the replayed clip is sent through aiortc's pack() path
     and counted by the fast path (unprotected in aioice's datagram callback)."""
-    from types import SimpleNamespace
 
     from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
 
     from media.aiortc_hooks import use_host_addresses
-    from server.bridge.counting import RtpCounter
+    from server.bridge.counting import RtpCounter, fast_count
 
     restore = use_host_addresses(("127.0.0.1",))
     config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -216,7 +215,7 @@ async def test_fast_receive_counts_a_real_aiortc_stream() -> None:
             await asyncio.sleep(0.1)
         counter = RtpCounter()
         counter.learn(sender.localDescription.sdp)
-        assert criteria.fast_receive(SimpleNamespace(pc=receiver, counter=counter))
+        assert fast_count(receiver, counter)
         await asyncio.sleep(1.5)
         video = counter.totals("video")
         assert video["frames"] >= 20 and video["keyframes"] >= 1 and video["lost"] == 0, video
