@@ -36,6 +36,23 @@ async def test_refusals_come_back_and_the_worker_goes_on() -> None:
     assert worker.process.returncode == 0 and not worker.alive
 
 
+async def test_control_lines_longer_than_asyncios_default_limit_pass() -> None:
+    """A control line over 64 KiB (asyncio's default line limit) is read whole on both sides:
+    a ``stats`` event of a worker holding ~70 peers is that long, and an overflow used to make
+    the pool declare the worker dead. Here: a 200 KB offer is refused for its size (so the
+    worker read all of it), and the worker goes on."""
+    worker = WorkerProcess(MediaConfig(host_addresses=("127.0.0.1",)))
+    try:
+        huge = "v=0\r\n" + "a=x-filler:" + "x" * 200_000 + "\r\n"
+        with pytest.raises(MediaError) as refused:
+            await worker.call("offer", room="m1", participant_id="p", sdp=huge)
+        assert refused.value.code in ("invalid_sdp", "sdp_too_large")
+        assert await worker.call("sources", room="m1") == []
+        assert worker.alive and worker.process.poll() is None
+    finally:
+        await worker.close()
+
+
 async def test_a_worker_exits_when_its_parent_goes_away() -> None:
     worker = WorkerProcess()
     await worker.start()
