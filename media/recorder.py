@@ -91,7 +91,10 @@ async def _serve(link: socket.socket, control: socket.socket, spec: OutputSpec,
         try:
             stats = engine.run()
         except BaseException as exc:  # reported to the parent, not swallowed
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(exc))
+            # bound now: Python unbinds ``exc`` when the except block ends, before the loop
+            # runs the callback
+            loop.call_soon_threadsafe(lambda error=exc: done.done() or done.set_exception(error))
+            engine.started.set()  # wakes the start-up wait: the failure is reported at once
         else:
             loop.call_soon_threadsafe(lambda: done.done() or done.set_result(stats))
 

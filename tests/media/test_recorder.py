@@ -5,6 +5,7 @@ back with PyAV."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 from pathlib import Path
 
@@ -140,3 +141,20 @@ async def test_a_stopped_recorder_refuses_calls(tmp_path: Path) -> None:
     finally:
         await rec.close()
     assert final.exists()
+
+
+async def test_an_engine_that_cannot_write_fails_the_recorder_at_once(tmp_path: Path) -> None:
+    """The engine thread's exception reaches the recorder's event loop (it used to be lost to
+    a NameError in the callback, leaving a recorder that never ends): the process exits with
+    an error soon, and no file claims to be a recording."""
+    final = tmp_path / "missing-dir" / "x.webm"
+    rec = RecorderProcess(OutputSpec(final.with_name("x.webm.part"), 320, 180, 5), final)
+    try:
+        with contextlib.suppress(MediaError):
+            await rec.open()
+        assert rec.process is not None
+        await asyncio.wait_for(rec.process.wait(), 15)
+        assert rec.process.returncode != 0
+    finally:
+        await rec.close()
+    assert not final.exists()
