@@ -1,11 +1,22 @@
 // The login form: POST /api/auth/login (the response sets the session cookie), then go on.
 
 import { api } from "./api.js";
-import { _ } from "./i18n.js";
+import { _, errorMessage } from "./i18n.js";
+import { SESSION_ENDED_KEY } from "./socket.js";
 import { $, busy, showMessage } from "./ui.js";
 
 const form = $("#login-form");
 const errorBox = $("#login-error");
+
+// A page whose session the server ended (logout elsewhere, expiry, access withdrawn) left why
+// before sending the user here (socket.js): say it once, in the page's language.
+try {
+  const ended = JSON.parse(sessionStorage.getItem(SESSION_ENDED_KEY) || "null");
+  sessionStorage.removeItem(SESSION_ENDED_KEY);
+  if (ended) showMessage(errorBox, errorMessage(ended.code || "session_ended", {}, errorMessage("session_ended")));
+} catch {
+  // storage disabled or a damaged value: nothing to say
+}
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
