@@ -55,6 +55,10 @@ class Subscription:
             return None
         return await self._queue.get()
 
+    def pending(self) -> int:
+        """Envelopes waiting to be read."""
+        return self._queue.qsize()
+
     def __aiter__(self) -> AsyncIterator[Envelope]:
         return self._iterate()
 

@@ -10,6 +10,7 @@ from meetings.errors import Unauthenticated
 from ..auth import clear_session_cookie, csrf_token, current_principal, session_token, set_session_cookie
 from ..keys import LOGIN_LIMIT_ADDR, LOGIN_LIMIT_USER, METRICS, SERVICES
 from ..openapi import operation
+from ..ws.revalidate import withdrawn
 from .body import field_str, json_body
 from .schemas import ref
 from .views import point_json, user_json
@@ -59,6 +60,7 @@ async def logout(request: web.Request) -> web.Response:
     principal = await current_principal(request)
     if principal.session_id is not None:
         await request.app[SERVICES].accounts.close_session(principal.session_id)
+        await withdrawn(request.app[SERVICES], "logout")
     response = web.Response(status=204)
     clear_session_cookie(response)
     return response

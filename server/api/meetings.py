@@ -16,6 +16,7 @@ from meetings.permissions import Action
 from ..auth import authorize
 from ..keys import SERVICES
 from ..openapi import operation
+from ..ws.revalidate import withdrawn
 from .body import field_datetime, field_list_str, field_opt_str, field_str, path_int
 from .params import query_enum, query_int, query_str, strict_json_body
 from .schemas import STATE, array_of, ref
@@ -214,6 +215,7 @@ async def renew_link(request: web.Request) -> web.Response:
     await authorize(request, Action.MEETING_INVITE, meeting_id)
     services = request.app[SERVICES]
     token = await services.calendar.renew_link(meeting_id, point_id)
+    await withdrawn(services, "invitation_link")
     point = await services.registry.get(point_id)
     expires_at = await _invited_point(request, meeting_id, point_id)
     return web.json_response({"code": point.code, "link": join_link(request, token),

@@ -12,6 +12,7 @@ from meetings.permissions import Action
 from ..auth import authorize
 from ..keys import SERVICES
 from ..openapi import operation
+from ..ws.revalidate import withdrawn
 from .body import field_opt_str, field_str, path_int
 from .params import parse_bool, query_bool, query_enum, query_str, strict_json_body
 from .schemas import LEVEL, array_of, ref
@@ -165,6 +166,7 @@ async def enable_point(request: web.Request) -> web.Response:
 async def disable_point(request: web.Request) -> web.Response:
     await authorize(request, Action.POINTS_MANAGE)
     point = await request.app[SERVICES].registry.set_enabled(path_int(request, "point_id"), False)
+    await withdrawn(request.app[SERVICES], "point_disabled")
     return web.json_response(point_json(point))
 
 
@@ -198,6 +200,7 @@ async def issue_token(request: web.Request) -> web.Response:
 async def revoke_tokens(request: web.Request) -> web.Response:
     await authorize(request, Action.POINTS_MANAGE)
     revoked = await request.app[SERVICES].registry.revoke_tokens(path_int(request, "point_id"))
+    await withdrawn(request.app[SERVICES], "device_tokens")
     return web.json_response({"revoked": revoked})
 
 

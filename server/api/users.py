@@ -11,6 +11,7 @@ from meetings.permissions import Action
 from ..auth import authorize
 from ..keys import LOGIN_LIMIT_USER, SERVICES
 from ..openapi import operation
+from ..ws.revalidate import withdrawn
 from .body import field_opt_str, field_str, path_int
 from .params import query_enum, query_str, strict_json_body
 from .schemas import ROLE, array_of, ref
@@ -111,6 +112,7 @@ async def disable_user(request: web.Request) -> web.Response:
     _not_self(principal, user_id, "disable")
     user = await request.app[SERVICES].accounts.set_disabled(user_id, True)
     await request.app[SERVICES].audit.record(principal, "user.disable", target=user.username)
+    await withdrawn(request.app[SERVICES], "user_disabled")
     return web.json_response(await _user_json(request, user))
 
 
@@ -129,6 +131,7 @@ async def reset_password(request: web.Request) -> web.Response:
     body = await strict_json_body(request)
     password = field_str(body, "password", max_len=1024)
     await request.app[SERVICES].accounts.set_password(user_id, password)
+    await withdrawn(request.app[SERVICES], "password_reset")
     return web.Response(status=204)
 
 
@@ -151,6 +154,7 @@ async def change_own_password(request: web.Request) -> web.Response:
         if exc.code == "wrong_password":
             limiter.hit(principal.user.username)
         raise
+    await withdrawn(request.app[SERVICES], "password_changed")
     return web.Response(status=204)
 
 

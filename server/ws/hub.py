@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from meetings.bus import Subscription
 from meetings.models import Principal
 from meetings.permissions import Action, allowed
 from meetings.presence import PresenceStore
@@ -69,6 +70,7 @@ class Hub:
         self._releases: set[asyncio.Task[None]] = set()
         self._watchdog: asyncio.Task[None] | None = None
         self._revalidator: asyncio.Task[None] | None = None
+        self._withdrawals: asyncio.Task[None] | None = None
         self._ended: dict[str, tuple[Verdict, float]] = {}
         """Resume tokens of sessions the server ended (revalidation), kept for the resume
         window so a resume is refused with ``session_ended`` rather than ``resume_expired``."""
@@ -86,6 +88,9 @@ class Hub:
         self._watchdog = asyncio.create_task(self._watch(), name="ws-watchdog")
         if self.config.revalidate_s > 0:
             self._revalidator = asyncio.create_task(self._revalidate(), name="ws-revalidate")
+        withdrawals = await self.services.bus.subscribe(revalidate.CREDENTIALS_TOPIC)
+        self._withdrawals = asyncio.create_task(self._on_withdrawals(withdrawals),
+                                                name="ws-credentials")
 
     async def shutdown(self) -> None:
         """``on_shutdown``: refuse new sockets and close every open one with GOING_AWAY."""
@@ -98,7 +103,7 @@ class Hub:
     async def close(self) -> None:
         """Cleanup: end every session (others see them leave), stop rooms and tasks."""
         self.closing = True
-        for task in (self._watchdog, self._revalidator):
+        for task in (self._watchdog, self._revalidator, self._withdrawals):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -322,6 +327,20 @@ class Hub:
                 await self.revalidate_once()
             except Exception:
                 log.exception("signalling: session revalidation failed")
+
+    async def _on_withdrawals(self, subscription: Subscription) -> None:
+        """``credentials.withdrawn`` from any node: a round now (events that arrived during a
+        round are covered by the next one, so a burst costs at most two rounds)."""
+        try:
+            while await subscription.get() is not None:
+                while subscription.pending():
+                    await subscription.get()
+                try:
+                    await self.revalidate_once()
+                except Exception:
+                    log.exception("signalling: session revalidation after a withdrawal failed")
+        finally:
+            await subscription.close()
 
     async def revalidate_once(self) -> int:
         """One round: every session's credential in one query; end those no longer valid."""

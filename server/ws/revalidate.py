@@ -35,6 +35,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CREDENTIALS_TOPIC = "credentials"
+"""Bus topic of ``credentials.withdrawn`` (logout, password change, account or point disabled,
+device tokens revoked, invitation link replaced): every node runs a revalidation round at once
+instead of waiting up to ``signalling.revalidate_s``."""
+
+
+async def withdrawn(services: Services, what: str) -> None:
+    """Tell every node that some credential stopped being valid (the REST command that did it
+    must not fail if the bus does not answer: the periodic round still catches it)."""
+    try:
+        await services.bus.publish(CREDENTIALS_TOPIC, {"type": "credentials.withdrawn",
+                                                       "what": what})
+    except Exception:
+        log.exception("signalling: publishing credentials.withdrawn (%s) failed", what)
+
+
 CLOSE_SESSION_ENDED = 4003
 """Close code after ``session.ended`` (docs/protocol.md): do not resume, log in or join again."""
 

@@ -206,6 +206,43 @@ async def test_open_sessions_end_when_their_credential_is_revoked(
         "Chủ tọa Nguyễn Văn An", "Huyện Mai Châu"]
 
 
+async def test_rest_commands_that_withdraw_credentials_end_sessions_at_once(
+    aiohttp_client: ClientFactory, tmp_path: Path
+) -> None:
+    """With the periodic round an hour away, the REST commands that withdraw a credential
+    (logout, disable a point, revoke device tokens, disable an account, reset a password)
+    publish ``credentials.withdrawn`` and every node checks its sessions at once."""
+    scene = await scene_with(aiohttp_client, tmp_path, **{"signalling.revalidate_s": 3600})
+    client, hub = scene.api.client, scene.api.client.app[HUB]
+    admin = await scene.api.user("quantri", "admin")
+    chair, _ = await scene.joined_peer(scene.chair, "chair")
+    delegate, _ = await scene.joined_peer(scene.delegate, "delegate")
+    d1, _ = await scene.joined_peer(scene.d1_device, "d1")
+    d2, _ = await scene.joined_peer(scene.d2_device, "d2")
+    observer = await scene.peer(scene.observer, "observer")
+    await until(lambda: len(hub.sessions) == 5)
+    d1_point = await scene.services.registry.by_code("D1")
+    d2_point = await scene.services.registry.by_code("D2")
+    observer_user = await scene.services.accounts.by_username("quansat")
+
+    resp = await client.post("/api/auth/logout", headers=Api.bearer(scene.delegate))
+    assert resp.status == 204
+    await expect_ended(delegate, "revoked", "invalid_token", timeout=1.5)
+    resp = await client.delete(f"/api/points/{d1_point.id}/tokens", headers=Api.bearer(admin))
+    assert resp.status == 200, await resp.text()
+    await expect_ended(d1, "revoked", "invalid_token", timeout=1.5)
+    resp = await client.post(f"/api/points/{d2_point.id}/disable", headers=Api.bearer(admin))
+    assert resp.status == 200, await resp.text()
+    ended = await d2.expect("session.ended", timeout=1.5)
+    assert ended["reason"] == "disabled", ended
+    resp = await client.post(f"/api/users/{observer_user.id}/disable", headers=Api.bearer(admin))
+    assert resp.status == 200, await resp.text()
+    ended = await observer.expect("session.ended", timeout=1.5)
+    assert ended["reason"] == "disabled", ended
+    await until(lambda: len(hub.sessions) == 1)
+    await alive(chair)
+
+
 async def test_expired_sessions_and_disabled_accounts_or_points_end(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
