@@ -77,7 +77,9 @@ async def test_many_sessions_leave_no_tasks_or_state_behind(
     assert len(bus._subs[f"meeting.{scene.meeting_id}"]) == 1  # type: ignore[attr-defined]
     await witness.close()
     await until(lambda: not (hub.sessions or hub.rooms.active or hub.connections), timeout=5)
-    assert not bus._subs  # type: ignore[attr-defined]
+    # only the hub's own node-wide subscription (credential withdrawals) is left
+    subs = bus._subs  # type: ignore[attr-defined]
+    assert {t: len(s) for t, s in subs.items()} == {"credentials": 1}
     gauge = client.app[METRICS].ws_connections._value.get()  # type: ignore[attr-defined]
     assert gauge == 0
     history = await PresenceLog(scene.services.db).history(scene.meeting_id)
