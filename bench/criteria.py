@@ -59,7 +59,7 @@ for path in (str(REPO), str(BENCH)):
         sys.path.insert(0, path)
 
 from criteria_media import Rendition  # noqa: E402
-from media_fanout import read_json_line, rest, udp_errors  # noqa: E402
+from media_fanout import read_json_line, rest, served_and_logged_in, udp_errors  # noqa: E402
 
 #: What the host publishes, by ``--host-video`` name. ``camera``: one 1280x720@30 track as the
 #: ``camera`` rendition (works with any server). ``hd``: the HD rendition ``camera-hd`` at
@@ -601,16 +601,7 @@ async def seed_and_serve(procs: Procs, tmp: Path, points: int) -> dict[str, Any]
     await cli(tmp, env, "users", "create", "--username", "bench", "--role", "admin", "--password-stdin", *data,
               stdin=b"bench-password-123\n")
     server = await procs.start(sys.executable, "-m", "server", "serve", "--port", "0", *data, cwd=tmp, env=env)
-    assert server.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
-        if not line:
-            raise RuntimeError("the server did not start")
-        if "listening on" in line:
-            url = line.split("listening on ", 1)[1].split(",")[0].split(" ")[0]
-            break
-    token = (await asyncio.to_thread(rest, url, "POST", "/api/auth/login",
-                                     {"username": "bench", "password": "bench-password-123"}))["token"]
+    url, token = await served_and_logged_in(server)
     starts = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     meeting = await asyncio.to_thread(rest, url, "POST", "/api/meetings",
                                       {"title": "Đo tiêu chí 40 điểm cầu", "starts_at": starts,

@@ -328,6 +328,22 @@ def rest(base: str, method: str, path: str, body: Any = None, token: str | None 
         return json.loads(resp.read() or b"null")
 
 
+async def served_and_logged_in(server: asyncio.subprocess.Process) -> tuple[str, str]:
+    """Wait for a ``serve`` process to print its address; (url, token of the ``bench`` admin
+    the seeding created)."""
+    assert server.stdout is not None
+    while True:
+        line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
+        if not line:
+            raise RuntimeError("the server did not start")
+        if "listening on" in line:
+            url = line.split("listening on ", 1)[1].split(",")[0].split(" ")[0]
+            break
+    token = (await asyncio.to_thread(rest, url, "POST", "/api/auth/login",
+                                     {"username": "bench", "password": "bench-password-123"}))["token"]
+    return url, token
+
+
 async def seed_and_serve(procs: Procs, tmp: Path, n: int) -> tuple[asyncio.subprocess.Process, str, int, str, list[str]]:
     """Start the seeded server; (process, url, meeting id, publisher token, subscriber tokens)."""
     codes = [f"X{i:03d}" for i in range(1, n + 1)]
@@ -343,16 +359,7 @@ async def seed_and_serve(procs: Procs, tmp: Path, n: int) -> tuple[asyncio.subpr
         await proc.communicate(stdin)
         assert proc.returncode == 0, argv
     server = await procs.start(sys.executable, "-m", "server", "serve", "--port", "0", *data, cwd=tmp, boost=True)
-    assert server.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(server.stdout.readline(), 60)).decode()
-        if not line:
-            raise RuntimeError("the server did not start")
-        if "listening on" in line:
-            url = line.split("listening on ", 1)[1].split(",")[0].split(" ")[0]
-            break
-    token = (await asyncio.to_thread(rest, url, "POST", "/api/auth/login",
-                                     {"username": "bench", "password": "bench-password-123"}))["token"]
+    url, token = await served_and_logged_in(server)
     starts = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
     meeting = await asyncio.to_thread(rest, url, "POST", "/api/meetings",
                                       {"title": "Đo tải phát hình", "starts_at": starts, "host_point_code": "P"}, token)
