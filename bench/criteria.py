@@ -61,6 +61,8 @@ for path in (str(REPO), str(BENCH)):
 from criteria_media import Rendition  # noqa: E402
 from media_fanout import read_json_line, rest, served_and_logged_in, udp_errors  # noqa: E402
 
+from media.runtime import settle_gc
+
 #: What the host publishes, by ``--host-video`` name. ``camera``: one 1280x720@30 track as the
 #: ``camera`` rendition (works with any server). ``hd``: the HD rendition ``camera-hd`` at
 #: 1280x720@30 plus ``camera`` 640x360 and ``camera-thumb``, as ``diemcau bridge --hd`` does
@@ -240,6 +242,7 @@ class PointProbe:
         self.markers = 0
         self.gaps: dict[str, int] = {}
         self.max_gap: dict[str, float] = {}
+        self.gap_at: dict[str, list[tuple[float, int]]] = {}
         self.main_mids: set[str] = set()
         original = self.counter.count
         streams = self.counter.streams
@@ -262,6 +265,8 @@ class PointProbe:
                 gap = stream.last_at - prev
                 if gap > AUDIO_GAP_S:
                     self.gaps[stream.mid] = self.gaps.get(stream.mid, 0) + 1
+                    self.gap_at.setdefault(stream.mid, []).append(
+                        (round(prev - self.started_at, 2), round(1000 * gap)))
                 if gap > self.max_gap.get(stream.mid, 0.0):
                     self.max_gap[stream.mid] = gap
 
@@ -280,11 +285,13 @@ class PointProbe:
         link = self.agent.link
         self.main_mids = {t.mid for t in link.offered if t.role == "main"} if link else set()
         self.started_at = self.counter.clock()
-        self.markers, self.gaps, self.max_gap = 0, {}, {}
+        self.markers, self.gaps, self.max_gap, self.gap_at = 0, {}, {}, {}
         self.recording = True
         return {m: dict(v) for m, v in self.counter.by_mid().items()}
 
     def stop(self, before: dict[str, dict[str, Any]], window: float, host: str) -> dict[str, Any]:
+        if self.counter.drain is not None:  # what arrived before the window closed counts
+            self.counter.drain()
         self.recording = False
         after = self.counter.by_mid()
         delta = {m: {k: v[k] - before.get(m, {}).get(k, 0) for k in ("packets", "bytes", "frames", "keyframes",
@@ -319,6 +326,7 @@ class PointProbe:
             "audio_packets": delta[heard]["packets"] if heard else 0,
             "audio_gaps": self.gaps.get(heard, 0) if heard else 0,
             "audio_max_gap_ms": round(1000 * self.max_gap.get(heard, 0.0), 1) if heard else None,
+            "audio_gap_at": self.gap_at.get(heard, [])[:10] if heard else [],
         }
 
 
@@ -386,6 +394,7 @@ async def role_host(args: argparse.Namespace) -> None:
     tracks = list(agent.sources.tracks.values())  # the agent clears its dict when it stops
     video = [t for t in tracks if isinstance(t, ReplayVideo)]
     audio = [t for t in tracks if isinstance(t, ReplayAudio)]
+    settle_gc()
     print(json.dumps({"ready": bool(agent.link and agent.link.connected.is_set()), "offered": offered}), flush=True)
     lag = LoopLag()
     window: dict[str, Any] = {}
@@ -447,6 +456,7 @@ async def role_points(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.2)
     for agent in agents:
         link_senders(agent)
+    settle_gc()
     print(json.dumps({"joined": sum(a.joined.is_set() for a in agents), "ready": sum(p.ready() for p in probes),
                       "of": len(agents)}), flush=True)
     reader = await stdin_reader()
@@ -681,6 +691,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             ready = [await read_json_line(p, 90 + 3 * len(g)) for p, g in zip(harness, groups)]
             print(f"points: {json.dumps(ready)}", file=sys.stderr, flush=True)
             await asyncio.sleep(args.warmup)
+            print(f"window opens at {time.time():.2f}", file=sys.stderr, flush=True)
             for p in [host, *harness]:
                 assert p.stdin is not None
                 p.stdin.write(b"start\n")

@@ -31,6 +31,8 @@ class _Stream:
     "Accepted payload type -> media payload type (identity for media, apt for RTX)."
     audio_level_id: int | None
     media_ssrc: int
+    receiver: Any = None
+    "aiortc's receiver of a non-RTX audio stream: its packets skip aiortc's receive path."
 
 
 @dataclass
@@ -114,7 +116,9 @@ class InboundDemux:
             return None
         stream = _Stream(published.source, rtx,
                          published.rtx_payload_types if rtx else published.payload_types,
-                         None if rtx else published.audio_level_id, media_ssrc)
+                         None if rtx else published.audio_level_id, media_ssrc,
+                         published.receiver if published.source.kind == "audio" and not rtx
+                         else None)
         self._streams[ssrc] = stream
         return stream
 
@@ -136,37 +140,40 @@ class InboundDemux:
 
     # --- packet path ----------------------------------------------------------------------
 
-    def _tap(self, data: bytes, after_routing: bool) -> bool:
+    def _tap(self, data: bytes, after_routing: bool) -> int:
         view = parse_rtp(data)
         if view is None:
-            return False
+            return hooks.TAP_PASS
         stream = self._streams.get(view.ssrc)
         if stream is None:
             if not after_routing:
-                return True
+                return hooks.TAP_AGAIN
             stream = self._learn_routed(view.ssrc, view.payload_type)
             if stream is None:
-                return False
+                return hooks.TAP_PASS
         if view.payload_type not in stream.payload_types:
-            return False
+            return hooks.TAP_PASS
         payload = data[view.payload_start:view.payload_end]
         seq = view.sequence_number
         source = stream.source
         if stream.rtx:
             if len(payload) <= 2:  # RTX padding (bandwidth probing)
-                return False
+                return hooks.TAP_PASS
             seq = (payload[0] << 8) | payload[1]
             payload = payload[2:]
             source.stats.retransmitted += 1
         elif not payload:
-            return False
+            return hooks.TAP_PASS
         level = None
         if stream.audio_level_id:
             value = find_extension(data, view, stream.audio_level_id)
             if value:
                 level = value[0]
         source.push(make_packet(source.codec, seq, view.timestamp, view.marker, payload, level))
-        return False
+        if stream.receiver is not None and not after_routing:
+            hooks.count_received(stream.receiver, view.ssrc, source.codec.clock_rate, view)
+            return hooks.TAP_CONSUMED
+        return hooks.TAP_PASS
 
     def _send_pli(self, published: _Published) -> None:
         """Ask the publisher for a keyframe (RTCP PLI, RFC 4585 §6.3.1)."""

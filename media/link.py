@@ -20,6 +20,10 @@ Wire format (version 2), one datagram per message, network byte order:
 * ``E`` end of source: ``"E" u16 index``
 * ``K`` keyframe request (receiver → sender): ``"K" u16 index``
 * ``D`` demand (receiver → sender): ``"D" u16 index u8 wanted``
+* ``L`` audio levels (sender → receiver): ``"L"`` + per source ``u16 index u8 level u8 count``:
+  for an on-demand audio source that is *not* demanded, the mean RFC 6464 level of the
+  ``count`` packets seen in the last ``LEVEL_INTERVAL_S``, so the far end's speaker detection
+  keeps listening to every microphone while only the forwarded ones cross as packets.
 
 Packets are dropped when the socket buffer is full (a slow far end loses packets, never
 memory); ``A``/``E``/``D`` are kept in a short backlog and retried instead (bounded).
@@ -45,6 +49,9 @@ logger = logging.getLogger(__name__)
 _PACKET = struct.Struct("!cHHIBB")
 _INDEX = struct.Struct("!cH")
 _DEMAND = struct.Struct("!cHB")
+_LEVEL = struct.Struct("!HBB")
+LEVEL_INTERVAL_S = 0.05
+"How often the levels of audio sources not forwarded as packets are sent (one datagram)."
 MAX_DATAGRAM = 65000
 CONTROL_LINE_LIMIT = 64 * 1024 * 1024
 """Longest JSON line on a worker's or recorder's control channel (asyncio's default, 64 KiB,
@@ -101,19 +108,27 @@ class _Wire:
 
 
 class _Forward:
-    """The packet sink the sender attaches to one source (silent while not demanded)."""
+    """The packet sink the sender attaches to one source (while not demanded: silent, or for
+    audio, adding up levels for the next ``L`` message)."""
 
-    __slots__ = ("_link", "active", "index")
+    __slots__ = ("_link", "active", "index", "level_count", "level_sum")
 
     def __init__(self, link: LinkSender, index: int, active: bool) -> None:
         self._link = link
         self.index = index
         self.active = active
+        self.level_sum = 0
+        self.level_count = 0
 
     def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
-        if not self.active:
-            return
         level = packet.audio_level
+        if not self.active:
+            if level is not None:
+                if not self.level_count:
+                    self._link.level_pending(self)
+                self.level_sum += level & 0x7F
+                self.level_count += 1
+            return
         flags = (1 if packet.marker else 0) | (2 if level is not None else 0)
         self._link.send(_PACKET.pack(b"P", self.index, packet.sequence_number,
                                      packet.timestamp, flags, level or 0) + packet.payload)
@@ -131,8 +146,11 @@ class LinkSender(asyncio.DatagramProtocol):
         self._wire = wire or _Wire(sock)
         self._by_index: dict[int, tuple[Source, _Forward]] = {}
         self._next = 0
+        self._levels: list[_Forward] = []
+        self._level_timer: asyncio.TimerHandle | None = None
         self.sent = 0
         self.dropped = 0
+        self.level_messages = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._wire.transport = transport  # type: ignore[assignment]  # a datagram transport
@@ -147,6 +165,27 @@ class LinkSender(asyncio.DatagramProtocol):
             self.sent += 1
         else:
             self.dropped += 1
+
+    def level_pending(self, forward: _Forward) -> None:
+        """``forward`` has levels to report: send them with the others at the next tick."""
+        self._levels.append(forward)
+        if self._level_timer is None:
+            self._level_timer = asyncio.get_running_loop().call_later(
+                LEVEL_INTERVAL_S, self._send_levels)
+
+    def _send_levels(self) -> None:
+        self._level_timer = None
+        pending, self._levels = self._levels, []
+        parts = [b"L"]
+        for forward in pending:
+            count = forward.level_count
+            if count and not forward.active and forward.index in self._by_index:
+                parts.append(_LEVEL.pack(forward.index, forward.level_sum // count,
+                                         min(count, 255)))
+            forward.level_sum = forward.level_count = 0
+        if len(parts) > 1:
+            self.level_messages += 1
+            self.send(b"".join(parts))
 
     def forward(self, source: Source, *, tag: str = "", on_demand: bool = False) -> int:
         """Announce ``source`` and forward its packets (``on_demand``: only while the far
@@ -186,12 +225,17 @@ class LinkSender(asyncio.DatagramProtocol):
             entry = self._by_index.get(index)
             if entry is not None:
                 entry[1].active = bool(wanted)
+                entry[1].level_sum = entry[1].level_count = 0
                 if wanted:  # whoever asked needs a decodable start
                     entry[0].request_keyframe()
 
     def close(self) -> None:
         for index in list(self._by_index):
             self.stop(index)
+        if self._level_timer is not None:
+            self._level_timer.cancel()
+            self._level_timer = None
+        self._levels.clear()
         self._wire.close()
         if self._wire.transport is not None:
             self._wire.transport.close()
@@ -243,6 +287,13 @@ class LinkReceiver(asyncio.DatagramProtocol):
             if source is not None:
                 source.push(make_packet(source.codec, seq, ts, bool(flags & 1),
                                         data[_PACKET.size:], level if flags & 2 else None))
+        elif kind == b"L":
+            if (len(data) - 1) % _LEVEL.size:
+                raise ValueError("truncated levels")
+            for index, level, count in _LEVEL.iter_unpack(memoryview(data)[1:]):
+                source = self.sources.get(index)
+                if source is not None:
+                    source.feed_level(level, count)
         elif kind == b"A":
             index = _INDEX.unpack_from(data)[1]
             info = json.loads(data[_INDEX.size:].decode("utf-8"))

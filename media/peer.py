@@ -105,17 +105,13 @@ class IdleTrack(MediaStreamTrack):
 class _SenderOutput:
     """StreamOutput over a peer's raw writer, feeding the slot sender's RTCP reports."""
 
-    __slots__ = ("_sender", "_writer")
+    __slots__ = ("_sender", "report", "write_rtp")
 
     def __init__(self, writer: hooks.RawWriter, sender: Any) -> None:
-        self._writer = writer
         self._sender = sender
-
-    def write_rtp(self, data: bytes) -> bool:
-        return self._writer.write_rtp(data)
-
-    def report(self, ntp_time: int, rtp_timestamp: int, packets: int, octets: int) -> None:
-        hooks.feed_sender_report(self._sender, ntp_time, rtp_timestamp, packets, octets)
+        # bound once: both run for every packet sent
+        self.write_rtp = writer.write_rtp
+        self.report = hooks.sender_report_feeder(sender)
 
 
 class Peer:

@@ -20,6 +20,11 @@ logger = logging.getLogger(__name__)
 KeyframeRequester = Callable[[], None]
 "Asks the feeder for a keyframe (e.g. sends a PLI to the publisher). Must not block."
 
+LevelObserver = Callable[[int, int], None]
+"""Told ``(level, count)`` for an audio source: the RFC 6464 level byte (0..127 = -dBov) of
+one packet (count 1), or the mean of ``count`` packets a link summarised (:meth:`Source.feed_level`).
+Observers do not make a source "wanted": speaker detection listens without pulling packets."""
+
 DemandListener = Callable[[bool], None]
 """Told True when a source gets its first sink and False when its last sink goes: a remote
 source (media.link) uses it to pull a video stream over the link only while it is needed."""
@@ -80,6 +85,7 @@ class Source:
         self._min_interval = min_keyframe_interval
         self._sinks: dict[PacketSink, None] = {}
         self._fanout: tuple[PacketSink, ...] = ()
+        self._level_observers: tuple[LevelObserver, ...] = ()
         self._last_request = -1e9
         self._timer: asyncio.TimerHandle | None = None
         self._loop = asyncio.get_running_loop()
@@ -127,6 +133,25 @@ class Source:
             if not self._sinks:
                 self._demand(False)
 
+    def add_level_observer(self, observer: LevelObserver) -> None:
+        """Get the audio level of every packet (or link summary) without being a sink."""
+        if observer not in self._level_observers:
+            self._level_observers += (observer,)
+
+    def remove_level_observer(self, observer: LevelObserver) -> None:
+        self._level_observers = tuple(o for o in self._level_observers if o != observer)
+
+    def feed_level(self, level: int, count: int) -> None:
+        """Levels of ``count`` packets that were not pushed here (a link sends a summary of
+        an audio source nobody on this side wants the packets of)."""
+        if self._closed:
+            return
+        for observer in self._level_observers:
+            try:
+                observer(level, count)
+            except Exception:
+                logger.exception("level observer of %s failed", self.source_id)
+
     def _demand(self, wanted: bool) -> None:
         if self._on_demand is not None and not self._closed:
             try:
@@ -150,6 +175,8 @@ class Source:
                 if self._timer is not None:  # the pending request is answered
                     self._timer.cancel()
                     self._timer = None
+        elif self._level_observers and packet.audio_level is not None:
+            self.feed_level(packet.audio_level, 1)
         if not self._fanout:
             return
         ntp = ntp_now()
@@ -192,6 +219,7 @@ class Source:
             self._timer.cancel()
             self._timer = None
         sinks, self._sinks, self._fanout = self._fanout, {}, ()
+        self._level_observers = ()
         for sink in sinks:
             try:
                 sink.on_source_ended(self)

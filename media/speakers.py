@@ -1,7 +1,8 @@
 """Active speaker detection (người đang nói) from RFC 6464 audio levels, without decoding.
 
-Every audio source gets a :class:`LevelMeter` (a packet sink: one cheap call per packet) that
-keeps an exponentially smoothed level in dBov. :class:`ActiveSpeakers` ranks the sources with
+Every audio source gets a :class:`LevelMeter` (a level observer of the source, not a packet
+sink: one cheap call per packet, or per summary a worker's link sends for audio nobody else
+pulls) that keeps an exponentially smoothed level in dBov. :class:`ActiveSpeakers` ranks the sources with
 hysteresis: an incumbent keeps its place while it stays above the threshold, and a challenger
 only replaces the weakest incumbent when it is louder by ``hysteresis_db``; a source that
 stops sending decays to silence.
@@ -29,16 +30,17 @@ class LevelMeter:
         self._at = 0.0
         self._alpha = alpha
 
-    def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
-        byte = packet.audio_level
-        if byte is None:
-            return
+    def on_level(self, byte: int, count: int = 1) -> None:
+        """``count`` packets of mean level ``byte`` (RFC 6464, -dBov): the same smoothing as
+        ``count`` packets one by one."""
         dbov = -float(byte & 0x7F)
-        self._level += self._alpha * (dbov - self._level)
+        weight = self._alpha if count == 1 else 1.0 - (1.0 - self._alpha) ** count
+        self._level += weight * (dbov - self._level)
         self._at = time.monotonic()
 
-    def on_source_ended(self, source: Source) -> None:
-        self._level = SILENCE_DB
+    def on_packet(self, source: Source, packet: MediaPacket, ntp_time: int) -> None:
+        if packet.audio_level is not None:
+            self.on_level(packet.audio_level)
 
     def level(self, now: float | None = None, *, stale_s: float = 0.5) -> float:
         """The smoothed level in dBov (0 loudest, -127 silence); silence when stale."""
@@ -68,13 +70,13 @@ class ActiveSpeakers:
         if source.source_id in self._meters or source.kind != "audio" or source.closed:
             return
         meter = LevelMeter(source.source_id)
-        source.add_sink(meter)
+        source.add_level_observer(meter.on_level)
         self._meters[source.source_id] = (source, meter)
 
     def forget(self, source_id: str) -> None:
         entry = self._meters.pop(source_id, None)
         if entry is not None:
-            entry[0].remove_sink(entry[1])
+            entry[0].remove_level_observer(entry[1].on_level)
         if source_id in self._active:
             self._active.remove(source_id)
 

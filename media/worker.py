@@ -36,6 +36,7 @@ from media.config import IceServer, MediaConfig
 from media.errors import MediaError
 from media.link import CONTROL_LINE_LIMIT, LinkEndpoint
 from media.room import MediaEvent, PeerClosed, Room, SlotIdle, SourceAdded, SourceRemoved
+from media.runtime import settle_gc
 from media.source import Source
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,7 @@ class _Worker:
         if isinstance(event, SourceAdded):
             if event.source_id not in self.remote:
                 source = self.rooms[name].sources[event.source_id]
-                self.endpoint.sender.forward(source, tag=name,
-                                             on_demand=source.kind == "video")
+                self.endpoint.sender.forward(source, tag=name, on_demand=True)
             for key, sid in list(self.pending.items()):
                 if key[0] == name and sid == event.source_id:
                     self._subscribe(name, key[1], sid, key[2])
@@ -288,6 +288,7 @@ async def _serve(link: socket.socket, control: socket.socket) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=control, limit=CONTROL_LINE_LIMIT)
     worker = _Worker(link, writer)
     await loop.create_datagram_endpoint(lambda: worker.endpoint, sock=link)
+    settle_gc()
     try:
         await worker.serve(reader)
     finally:

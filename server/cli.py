@@ -75,6 +75,9 @@ async def _serve(config: Config, *, demo: bool) -> None:
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=config.server.shutdown_timeout_s,
                            access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
+    from media.runtime import settle_gc
+
+    settle_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

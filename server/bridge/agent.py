@@ -21,6 +21,7 @@ import time
 from typing import Any, TextIO
 
 from media.aiortc_hooks import use_host_addresses
+from media.runtime import settle_gc
 from server.bridge.counting import RtpCounter, rates
 from server.bridge.offer import MediaLink, SendTap
 from server.bridge.options import AgentError, AgentOptions, ExitCode
@@ -93,6 +94,7 @@ class BridgeAgent:
                 raise AgentError(ExitCode.JOIN, "this token names no meeting: give --meeting ID")
             tasks.append(asyncio.create_task(self.session.run(), name="bridge-signalling"))
             await self._join()
+            settle_gc()  # what start-up allocated is never collected again (media/runtime.py)
             if options.publishes:
                 point = principal.get("point") or {}
                 label = options.label or " ".join(x for x in (point.get("code"), point.get("name")) if x) \

@@ -11,6 +11,8 @@ Streams are told apart by SSRC, mapped to their m-line (mid) from the server's a
 
 from __future__ import annotations
 
+import socket
+import struct
 import time
 import zlib
 from collections.abc import Callable
@@ -109,6 +111,8 @@ class RtpCounter:
         self.streams: dict[int, StreamCount] = {}
         self.malformed = 0
         self.probe: Probe | None = None
+        self.drain: Callable[[], None] | None = None
+        "Set by :func:`fast_count`: reads (and counts) what waits in the socket now."
         self._ssrc_mid: dict[int, str] = {}
         self._kinds: dict[str, str] = {}
         self._codecs: dict[int, str] = {}
@@ -243,14 +247,27 @@ def rates(before: dict[str, int], after: dict[str, int], seconds: float) -> dict
 __all__ = ["MSection", "Probe", "RtpCounter", "StreamCount", "parse_sections", "rates"]
 
 
-def fast_count(pc: Any, counter: RtpCounter) -> bool:
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; SCM_TIMESTAMPNS is the same
+_TIMESPEC = struct.Struct("@qq")
+RECEIVE_BUFFER = 2 << 20
+"SO_RCVBUF of a counting socket: a busy receiving process must not turn its lateness into loss."
+
+
+def fast_count(pc: Any, counter: RtpCounter, *, kernel_time: bool = True) -> bool:
     """Count a connected peer's incoming RTP synchronously in aioice's datagram callback: SRTP
     unprotect with the DTLS transport's receive session, then ``counter`` (which drops it). No
     per-packet queue, task hop or STUN parse (about half the CPU of the ``_handle_rtp_data``
     hook, which stays installed for packets that come another way). RTCP, DTLS and STUN keep
     aiortc's path. aiortc 1.16 / aioice 0.13 internals: ``RTCIceTransport._connection``,
     ``Connection.data_received``, ``Connection._nominated[1].protocol.datagram_received``,
-    ``RTCDtlsTransport._rx_srtp``; False (nothing changed) when one of them is missing."""
+    ``RTCDtlsTransport._rx_srtp``; False (nothing changed) when one of them is missing.
+
+    ``kernel_time`` (Linux): the nominated socket is read with ``recvmsg`` and
+    ``SO_TIMESTAMPNS``, and a packet's arrival
+    time (``counter.clock()`` while it is counted) is when the kernel queued it, not when this
+    process got round to it: arrival gaps then measure the sender, not the receiving process's
+    own scheduling (on one machine shared with the server, that process is often late).
+    ``counter.drain()`` reads what is queued at once (before a measurement window closes)."""
     from aiortc.rtp import is_rtcp
 
     transceivers = pc.getTransceivers()
@@ -288,4 +305,63 @@ def fast_count(pc: Any, counter: RtpCounter) -> bool:
                 slow(data, addr)
 
         protocol.datagram_received = datagram_received
+        if kernel_time:
+            _read_with_kernel_time(protocol, counter)
     return True
+
+
+def _read_with_kernel_time(protocol: Any, counter: RtpCounter) -> None:
+    """Replace the asyncio datagram transport's reader of ``protocol`` (see :func:`fast_count`)."""
+    import asyncio
+
+    transport = getattr(protocol, "transport", None)
+    sock = getattr(transport, "_sock", None)
+    if sock is None or transport.is_closing():
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    except OSError:
+        return
+    arrival: list[float | None] = [None]
+    wall = counter.clock
+
+    def clock() -> float:
+        at = arrival[0]
+        return wall() if at is None else at
+
+    def read_one() -> bool:
+        try:
+            data, ancillary, _flags, addr = sock.recvmsg(65536, 64)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            protocol.error_received(exc)
+            return False
+        at = None
+        for level, kind, value in ancillary:
+            if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(value) >= 16:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                at = sec + nsec * 1e-9
+        arrival[0] = at
+        try:
+            protocol.datagram_received(data, addr)
+        finally:
+            arrival[0] = None
+        return True
+
+    def read_ready() -> None:  # one datagram per wake-up, as asyncio's own reader
+        read_one()
+
+    def drain() -> None:
+        for _ in range(100_000):
+            if not read_one():
+                break
+
+    loop: Any = asyncio.get_running_loop()
+    fd = sock.fileno()
+    # the private forms: the public ones refuse a descriptor that belongs to a transport
+    loop._remove_reader(fd)
+    loop._add_reader(fd, read_ready)
+    counter.clock = clock
+    counter.drain = drain

@@ -293,3 +293,45 @@ async def test_trickled_candidates_and_renegotiated_slot(
     assert sub.counters["0"].frames > before
     assert decode_errors.count == 0
     await close_all(pub_a, pub_b, sub)
+
+
+async def test_audio_skips_aiortc_receive_path_but_publisher_gets_receiver_reports(
+        room: Room) -> None:
+    """A publisher's audio is consumed by the tap (aiortc's receiver never parses it), yet the
+    receiver's reports about it still reach the publisher; video still takes aiortc's path
+    (NACK, REMB)."""
+    from aiortc.rtp import RtcpRrPacket
+
+    pub = await join(room, "pub", video=True, audio=True)
+    try:
+        await pub.wait_connected()
+        server = room.peer("pub").pc
+        parsed = {"audio": 0, "video": 0}
+        for t in server.getTransceivers():
+            receiver, kind = t.receiver, t.kind
+            original = receiver._handle_rtp_packet
+
+            async def counting(packet: object, arrival_time_ms: int, kind: str = kind,
+                               original: object = original) -> None:
+                parsed[kind] += 1
+                await original(packet, arrival_time_ms=arrival_time_ms)  # type: ignore[operator]
+
+            receiver._handle_rtp_packet = counting  # type: ignore[method-assign]
+        audio_sender = next(t.sender for t in pub.pc.getTransceivers() if t.kind == "audio")
+        reported: list[int] = []
+        original_rtcp = audio_sender._handle_rtcp_packet
+
+        async def on_rtcp(packet: object) -> None:
+            if isinstance(packet, RtcpRrPacket):
+                reported.extend(r.packets_lost for r in packet.reports
+                                if r.ssrc == audio_sender._ssrc)
+            await original_rtcp(packet)
+
+        audio_sender._handle_rtcp_packet = on_rtcp  # type: ignore[method-assign]
+        audio = next(s for s in room.sources.values() if s.kind == "audio")
+        before = audio.stats.packets
+        assert await wait_for(lambda: len(reported) >= 2 and audio.stats.packets > before + 50, 8)
+        assert parsed["audio"] == 0 and parsed["video"] > 0
+        assert reported[-1] == 0  # nothing lost on 127.0.0.1, and the count is the real one
+    finally:
+        await pub.close()

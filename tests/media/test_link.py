@@ -101,3 +101,73 @@ async def test_a_worker_process_serves_subscribers_over_the_link(
         sender.close()
         await worker.close()
     assert worker.process.returncode == 0
+
+
+async def test_an_unwanted_audio_source_sends_only_level_summaries() -> None:
+    """On demand, an audio source nobody on the far side pulls crosses as one ``L`` summary
+    per ``LEVEL_INTERVAL_S`` (the far side's speaker detection still hears it); demanded, its
+    packets cross and the summaries stop. A truncated summary is malformed, not fatal."""
+    from media import CodecSpec, make_packet
+    from media.link import LEVEL_INTERVAL_S
+    from media.speakers import ActiveSpeakers
+
+    loop = asyncio.get_running_loop()
+    opus = CodecSpec("audio", "OPUS", 48000, 2)
+    mic = Source("commune-3:1", "commune-3", opus)
+    remote: list[Source] = []
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    _, sender = await loop.create_datagram_endpoint(lambda: LinkSender(a), sock=a)
+    _, receiver = await loop.create_datagram_endpoint(
+        lambda: LinkReceiver(b, on_source=remote.append, on_end=lambda s: s.close()), sock=b)
+    speakers = ActiveSpeakers(size=1)
+    seq = 0
+
+    async def talk(seconds: float, level: int) -> None:
+        nonlocal seq
+        for _ in range(int(seconds / 0.02)):
+            mic.push(make_packet(opus, seq & 0xFFFF, seq * 960, False, b"\x01" * 40,
+                                 audio_level=level))
+            seq += 1
+            await asyncio.sleep(0.02)
+
+    try:
+        sender.forward(mic, on_demand=True)
+        assert await wait_for(lambda: len(remote) == 1, 2)
+        far = remote[0]
+        speakers.track(far)  # a level observer: does not pull the packets
+        await talk(0.6, 20)
+        assert far.fed_packets == 0
+        assert sender.level_messages >= 0.6 / LEVEL_INTERVAL_S / 2
+        assert sender.level_messages < 30  # summaries, not one message per packet
+        assert -30 < speakers.level(far.source_id) < -19  # rising from silence to -20 dBov
+        assert speakers.update() and speakers.active == [far.source_id]
+
+        class Counter:
+            packets = 0
+
+            def on_packet(self, source: object, packet: object, ntp_time: int) -> None:
+                Counter.packets += 1
+
+            def on_source_ended(self, source: object) -> None:
+                pass
+
+        counter = Counter()
+        far.add_sink(counter)  # demand: packets now
+        await asyncio.sleep(0.1)
+        summaries = sender.level_messages
+        await talk(0.4, 40)
+        assert Counter.packets >= 10 and far.fed_packets == Counter.packets
+        assert sender.level_messages == summaries
+        assert -40 < speakers.level(far.source_id) < -20  # heard from the packets themselves
+        far.remove_sink(counter)
+        await asyncio.sleep(0.1)
+        fed = far.fed_packets
+        await talk(0.3, 30)
+        assert far.fed_packets <= fed + 2 and sender.level_messages > summaries
+        receiver.datagram_received(b"L\x00\x01\x05", None)
+        assert receiver.malformed == 1
+    finally:
+        speakers.close()
+        sender.close()
+        receiver.close()
+        mic.close()

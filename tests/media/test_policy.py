@@ -42,6 +42,46 @@ async def test_active_speakers_rank_with_hysteresis() -> None:
     assert not sources["a"].sinks
 
 
+async def test_level_summaries_weigh_as_the_packets_they_stand_for() -> None:
+    """A link's summary of n packets moves a meter as far as the n packets would; meters are
+    level observers, so tracking a source never makes it wanted."""
+    from media.speakers import LevelMeter
+
+    one_by_one, summarised = LevelMeter("a"), LevelMeter("b")
+    for _ in range(7):
+        one_by_one.on_level(30)
+    summarised.on_level(30, 7)
+    assert abs(one_by_one.level() - summarised.level()) < 1e-9
+    speakers = ActiveSpeakers()
+    wanted: list[bool] = []
+    source = Source("a:0", "a", OPUS)
+    source.set_demand_listener(wanted.append)
+    speakers.track(source)
+    source.feed_level(25, 10)
+    assert speakers.level("a:0") > -127 and wanted == [] and not source.sinks
+    speakers.close()
+
+
+def test_remb_throttle_lets_a_falling_estimate_through_soon() -> None:
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, pack_remb_fci
+
+    from media.remb import RembThrottle
+
+    def remb(bps: int) -> RtcpPsfbPacket:
+        return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0,
+                              fci=pack_remb_fci(bps, [5]))
+
+    throttle = RembThrottle(interval_s=0.2, urgent_s=0.05, drop=0.03)
+    assert throttle.allow(remb(1_000_000), now=10.0)
+    assert not throttle.allow(remb(1_000_000), now=10.01)  # per-packet repeats are dropped
+    assert not throttle.allow(remb(900_000), now=10.02)    # a fall, but too soon
+    assert throttle.allow(remb(900_000), now=10.06)        # a fall > 3 %: after 50 ms
+    assert not throttle.allow(remb(890_000), now=10.12)    # a small fall waits the interval
+    assert throttle.allow(remb(950_000), now=10.27)
+    assert throttle.allow(RtcpRrPacket(ssrc=1), now=10.28)  # other RTCP is never held
+    assert throttle.suppressed == 3
+
+
 def test_rendition_preferences() -> None:
     published = {"camera": "p:0", "camera-low": "p:1"}
     assert pick(published, preference(0)) == ("camera", "p:0")

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -291,6 +292,7 @@ async def test_counting_link_counts_frames_keyframes_and_loss_without_decoding()
         assert video["keyframes"] >= 1 and video["lost"] == 0
         assert sub.counter.totals("audio")["frames"] >= 20
         assert not any(decoder_running(t.receiver) for t in sub.pc.getTransceivers())
+        assert sub.counter.drain is not None  # read with kernel arrival times
         # Switch the main slot to the harness publisher: counted on the same slot.
         before = sub.counter.by_mid()[video_mid]["frames"]
         room.subscribe("sub", "pub:0", video_mid)
@@ -301,6 +303,49 @@ async def test_counting_link_counts_frames_keyframes_and_loss_without_decoding()
         await agent_pub.close()
         await pub.close()
         await room.close()
+
+
+async def test_counted_arrival_is_when_the_kernel_queued_the_packet() -> None:
+    """A counting socket is read with SO_TIMESTAMPNS: datagrams that waited while this process
+    was busy keep the times they arrived, ``drain`` reads what waits at once, and anything
+    but RTP still reaches the ICE protocol."""
+    import socket
+
+    from server.bridge.counting import _read_with_kernel_time
+
+    loop = asyncio.get_running_loop()
+    counter = RtpCounter()
+    seen: list[tuple[bytes, float, float]] = []
+
+    class Protocol(asyncio.DatagramProtocol):
+        transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            seen.append((data, counter.clock(), time.time()))
+
+    transport, protocol = await loop.create_datagram_endpoint(Protocol, local_addr=("127.0.0.1", 0))
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        _read_with_kernel_time(protocol, counter)
+        assert counter.drain is not None
+        address = transport.get_extra_info("sockname")
+        for n in range(3):  # the loop is held up meanwhile: nothing is read
+            sender.sendto(b"datagram %d" % n, address)
+            time.sleep(0.15)  # noqa: ASYNC251 - on purpose
+        counter.drain()
+        assert [d for d, _, _ in seen] == [b"datagram 0", b"datagram 1", b"datagram 2"]
+        arrived = [at for _, at, _ in seen]
+        assert arrived[2] - arrived[0] > 0.25  # their own times, not the reading time
+        assert all(read - at > 0.1 for _, at, read in seen[:2])
+        assert abs(counter.clock() - time.time()) < 0.05  # outside a read: the wall clock
+        sender.sendto(b"later", address)  # and the loop reads by itself as before
+        assert await wait_for(lambda: len(seen) == 4, 2)
+    finally:
+        sender.close()
+        transport.close()
 
 
 def test_answer_sections_are_parsed() -> None:
