@@ -183,9 +183,11 @@ def summarize(*, points: int, seconds: float, per_point: list[dict[str, Any]], s
 # --- child roles ----------------------------------------------------------------------------------
 
 def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str, Any],
-                           label: str = "Điểm cầu") -> None:
+                           label: str = "Điểm cầu", uplink: Any = None) -> None:
     """Make every bridge agent of this process publish pre-encoded clips (``renditions`` +
-    Opus) instead of encoding live, and count what it receives even while publishing."""
+    Opus) instead of encoding live, and count what it receives even while publishing. With
+    ``uplink`` (a ``criteria_uplink.RawUplink``), its pacing loop sends the clips instead of
+    aiortc's per-track sender loops (the light points; the host keeps aiortc's sender)."""
     import server.bridge.agent as agent_module
     from criteria_media import ReplayAudio, ReplayVideo, opus_clip, vp8_clip
     from server.bridge.offer import MediaLink
@@ -200,6 +202,8 @@ def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str
         for r in renditions:
             sources.tracks[r.role] = ReplayVideo(clips[r.role], r.fps)
         sources.tracks["mic"] = ReplayAudio(audio)
+        for track in sources.tracks.values():
+            track.raw = uplink is not None
         registry[label] = sources
         return sources
 
@@ -211,6 +215,8 @@ def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str
         def __init__(self, tracks: Any, **kwargs: Any) -> None:
             kwargs["count_only"] = True
             super().__init__(tracks, **kwargs)
+            if uplink is not None:
+                uplink.watch(self)
 
     agent_module.open_sources = open_sources  # type: ignore[attr-defined]
     agent_module.MediaLink = CountingLink  # type: ignore[misc]
@@ -437,9 +443,12 @@ async def role_points(args: argparse.Namespace) -> None:
     from server.bridge.agent import BridgeAgent
     from server.bridge.options import AgentOptions
 
+    from criteria_uplink import RawUplink
+
     use_host_addresses(("127.0.0.1",))
     registry: dict[str, Any] = {}
-    install_replay_sources(POINT_VIDEO, registry)
+    uplink = RawUplink()
+    install_replay_sources(POINT_VIDEO, registry, uplink=uplink)
     entries = json.loads(Path(args.tokens_file).read_text())  # [[code, invitation token], ...]
     quiet = io.StringIO()
     agents = [BridgeAgent(AgentOptions(url=args.url, token=token, main_slots=1, audio_slots=3, stats_interval_s=0,
@@ -477,10 +486,13 @@ async def role_points(args: argparse.Namespace) -> None:
         profile.dump_stats(str(Path(os.environ["CRITERIA_PROFILE"]) / f"points-{os.getpid()}.prof"))
     await lag.stop()
     results = [{"code": code} | p.stop(b, window, HOST_CODE) for (code, _), p, b in zip(entries, probes, before)]
+    sending = uplink.streams
+    await uplink.close()
     for agent in agents:
         agent.stop()
     await asyncio.gather(*tasks, return_exceptions=True)
-    print(json.dumps({"points": results, "loop_lag": lag.as_dict()}), flush=True)
+    print(json.dumps({"points": results, "loop_lag": lag.as_dict(), "uplink_streams": sending,
+                      "uplink_failed": uplink.failed}), flush=True)
 
 
 # --- the orchestrator ----------------------------------------------------------------------------
@@ -747,6 +759,8 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                "main_fps_by_timestamps_min": round(min((p["main_fps_timestamps"] for p in per_point), default=0), 2),
                "ready_before_window": sum(r["ready"] for r in ready),
                "harness_loop_lag": [r.get("loop_lag") for r in results],
+               "harness_uplink_streams": sum(int(r.get("uplink_streams") or 0) for r in results),
+               "harness_uplink_failed": sum(int(r.get("uplink_failed") or 0) for r in results),
                "refusal_connect_and_refuse_s": round(refusal.get("connect_and_refuse_s") or 0, 4),
                "udp_buffer_errors_machine": {k: udp1[k] - udp0[k] for k in udp0},
                "cpus": os.cpu_count(), "loadavg_1m_at_start": load_at_start,

@@ -15,6 +15,7 @@ the thing measured.
 
 from __future__ import annotations
 
+import asyncio
 import fractions
 import time
 from collections.abc import Callable
@@ -106,6 +107,12 @@ def opus_clip(seconds: float = 1.0, hz: float = 440.0) -> list[bytes]:
     return packets
 
 
+async def _never() -> None:
+    """What a track in raw mode gives aiortc's sender loop: nothing, ever (the loop waits,
+    costing no CPU, while :mod:`criteria_uplink` sends the packets)."""
+    await asyncio.get_running_loop().create_future()
+
+
 class ReplayVideo(PacedTrack):
     """Replays a :func:`vp8_clip` at ``fps`` as encoded packets. ``sender_of`` (set by the
     harness once the peer connection exists) returns this track's ``RTCRtpSender``: its
@@ -113,6 +120,8 @@ class ReplayVideo(PacedTrack):
     keyframe."""
 
     kind = "video"
+    raw = False
+    "Set before the peer connection starts: bench/criteria_uplink.py sends the packets."
 
     def __init__(self, clip: list[bytes], fps: int) -> None:
         super().__init__(1 / fps)
@@ -130,15 +139,28 @@ class ReplayVideo(PacedTrack):
             return True
         return False
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        index = await self._pace()
+    def take(self) -> bytes:
+        """The next encoded frame (the keyframe when one was requested), without pacing."""
         if self._requested():
             self.keyframe_requests += 1
             self._position = 0
         if self._position == 0:
             self.keyframes_sent += 1
-        packet = av.Packet(self._clip[self._position])
+        frame = self._clip[self._position]
         self._position = (self._position + 1) % len(self._clip)
+        self.count += 1
+        return frame
+
+    @property
+    def rtp_step(self) -> int:
+        return self._step
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.raw:
+            await _never()
+        index = await self._pace()
+        self.count -= 1  # take() counts
+        packet = av.Packet(self.take())
         packet.pts = index * self._step
         packet.time_base = VIDEO_TIME_BASE
         return packet
@@ -148,6 +170,8 @@ class ReplayAudio(PacedTrack):
     """Replays an :func:`opus_clip` every 20 ms as encoded packets."""
 
     kind = "audio"
+    raw = False
+    "Set before the peer connection starts: bench/criteria_uplink.py sends the packets."
 
     def __init__(self, clip: list[bytes]) -> None:
         super().__init__(OPUS_SAMPLES / AUDIO_RATE)
@@ -157,15 +181,28 @@ class ReplayAudio(PacedTrack):
         "Packets handed to aiortc more than 100 ms after the previous one (the sender stalled)."
         self.max_send_gap_s = 0.0
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        index = await self._pace()
+    def take(self) -> bytes:
+        """The next 20 ms Opus packet, without pacing (send gaps are counted here)."""
         now = time.monotonic()
         if self._last is not None:
             gap = now - self._last
             self.max_send_gap_s = max(self.max_send_gap_s, gap)
             self.send_gaps += gap > 0.1
         self._last = now
-        packet = av.Packet(self._clip[index % len(self._clip)])
+        payload = self._clip[self.count % len(self._clip)]
+        self.count += 1
+        return payload
+
+    @property
+    def rtp_step(self) -> int:
+        return OPUS_SAMPLES
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.raw:
+            await _never()
+        index = await self._pace()
+        self.count -= 1  # take() counts
+        packet = av.Packet(self.take())
         packet.pts = index * OPUS_SAMPLES
         packet.time_base = AUDIO_TIME_BASE
         return packet

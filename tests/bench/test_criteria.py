@@ -226,6 +226,59 @@ async def test_fast_count_counts_a_real_aiortc_stream() -> None:
         restore()
 
 
+async def test_raw_uplink_sends_what_aiortc_would_from_one_loop() -> None:
+    """The light points' uplink (bench/criteria_uplink.py): raw-mode replay tracks leave
+    aiortc's sender loop idle, and one pacing loop sends them through the point's SRTP session:
+    the far peer counts whole VP8 frames (keyframe first, nothing lost) and 20 ms Opus, a
+    keyframe request jumps to the clip's keyframe, and the sender's report counters move."""
+    from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection
+
+    from media.aiortc_hooks import use_host_addresses
+    from server.bridge.counting import RtpCounter, fast_count
+
+    uplink_module = load("criteria_uplink")
+    restore = use_host_addresses(("127.0.0.1",))
+    config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    sender, receiver = RTCPeerConnection(config), RTCPeerConnection(config)
+    clip = media.vp8_clip(media.Rendition("camera-thumb", 160, 90, 10, 100, 30), "X002")
+    video, audio = media.ReplayVideo(clip, fps=10), media.ReplayAudio(media.opus_clip(0.2))
+    video.raw = audio.raw = True
+    uplink = uplink_module.RawUplink()
+    try:
+        video_sender = sender.addTransceiver(video, direction="sendonly").sender
+        sender.addTransceiver(audio, direction="sendonly")
+        video.sender_of = lambda: video_sender
+        await sender.setLocalDescription(await sender.createOffer())
+        await receiver.setRemoteDescription(sender.localDescription)
+        await receiver.setLocalDescription(await receiver.createAnswer())
+        await sender.setRemoteDescription(receiver.localDescription)
+        for _ in range(100):
+            if receiver.connectionState == "connected" and sender.connectionState == "connected":
+                break
+            await asyncio.sleep(0.1)
+        counter = RtpCounter()
+        counter.learn(sender.localDescription.sdp)
+        assert fast_count(receiver, counter)
+        assert video.count == 0 and audio.count == 0  # aiortc's loops got nothing
+        assert uplink.adopt(sender) == 2
+        await asyncio.sleep(1.5)
+        got_video, got_audio = counter.totals("video"), counter.totals("audio")
+        assert got_video["frames"] >= 10 and got_video["keyframes"] >= 1 and got_video["lost"] == 0
+        assert got_audio["frames"] >= 60 and got_audio["lost"] == 0
+        setattr(video_sender, media.FORCE_KEYFRAME, True)  # what aiortc does on PLI/FIR
+        await asyncio.sleep(0.3)
+        assert video.keyframe_requests == 1 and counter.totals("video")["keyframes"] >= 2
+        assert getattr(video_sender, "_RTCRtpSender__packet_count") >= 10
+        assert uplink.failed == 0 and uplink.streams == 2
+    finally:
+        await uplink.close()
+        video.stop()
+        audio.stop()
+        await sender.close()
+        await receiver.close()
+        restore()
+
+
 def rtp(seq: int, ts: int, ssrc: int, pt: int, marker: bool = False, payload: bytes = b"\x00" * 20) -> bytes:
     import struct
 
