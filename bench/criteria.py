@@ -42,11 +42,13 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -404,12 +406,15 @@ async def role_host(args: argparse.Namespace) -> None:
     print(json.dumps({"ready": bool(agent.link and agent.link.connected.is_set()), "offered": offered}), flush=True)
     lag = LoopLag()
     window: dict[str, Any] = {}
+    opened = [time.monotonic()]
 
     def snapshot() -> dict[str, Any]:
         return {"frames_sent": sum(t.count for t in video), "keyframes_sent": sum(t.keyframes_sent for t in video),
                 "keyframe_requests": sum(t.keyframe_requests for t in video),
                 "audio_send_gaps": sum(t.send_gaps for t in audio),
                 "audio_max_send_gap_ms": round(1000 * max((t.max_send_gap_s for t in audio), default=0), 1),
+                "audio_send_gap_at": [[round(at - opened[0], 2), round(1000 * gap)]
+                                      for t in audio for at, gap in t.gap_at][:10],
                 "loop_lag": lag.as_dict()}
 
     async def control() -> None:
@@ -418,13 +423,15 @@ async def role_host(args: argparse.Namespace) -> None:
         if (await reader.readline()).strip() != b"start":
             return
         lag.reset()
+        opened[0] = time.monotonic()
         for t in audio:
-            t.send_gaps, t.max_send_gap_s = 0, 0.0
+            t.send_gaps, t.max_send_gap_s, t.gap_at = 0, 0.0, []
         window.update(snapshot())
         if (await reader.readline()).strip() == b"stop":
             end = snapshot()
             window.update({k: end[k] - window[k] for k in ("frames_sent", "keyframes_sent", "keyframe_requests")},
                           audio_send_gaps=end["audio_send_gaps"], audio_max_send_gap_ms=end["audio_max_send_gap_ms"],
+                          audio_send_gap_at=end["audio_send_gap_at"],
                           loop_lag=end["loop_lag"], window=True)
 
     controller = asyncio.create_task(control())
@@ -710,10 +717,12 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             roots = {"server": [server.pid], "host": [host.pid], "harness": [p.pid for p in harness]}
             trees0 = process_trees(roots)
             t0, udp0 = time.monotonic(), udp_errors()
+            loops0 = await asyncio.to_thread(loop_series, url)
             await asyncio.sleep(args.seconds)
             wall = time.monotonic() - t0
             trees1 = process_trees(roots)
             udp1 = udp_errors()
+            loops1 = await asyncio.to_thread(loop_series, url)
             cpu0 = {k: sum(v.values()) for k, v in trees0.items()}
             cpu1 = {k: sum(v.values()) for k, v in trees1.items()}
             by_process = {command_name(pid, server.pid): round(100 * (trees1["server"][pid] - c) / wall, 2)
@@ -763,9 +772,45 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                "harness_uplink_failed": sum(int(r.get("uplink_failed") or 0) for r in results),
                "refusal_connect_and_refuse_s": round(refusal.get("connect_and_refuse_s") or 0, 4),
                "udp_buffer_errors_machine": {k: udp1[k] - udp0[k] for k in udp0},
+               "server_event_loops": loop_window(loops0, loops1),
                "cpus": os.cpu_count(), "loadavg_1m_at_start": load_at_start,
                "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
                "per_point": per_point})
+
+
+LOOP_SERIES = re.compile(r'^diemcau_event_loop_(stalls_total|lag_seconds_bucket|lag_seconds_count)'
+                         r'\{([^}]*)\} ([0-9.e+-]+)$', re.MULTILINE)
+
+
+def loop_series(url: str) -> dict[tuple[str, str, str], float]:
+    """The server's event-loop series (media/loop_monitor.py) from ``/metrics``:
+    (name, process, le) → value."""
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as resp:
+        return parse_loop_series(resp.read().decode())
+
+
+def parse_loop_series(text: str) -> dict[tuple[str, str, str], float]:
+    out: dict[tuple[str, str, str], float] = {}
+    for name, labels, value in LOOP_SERIES.findall(text):
+        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        out[(name, found.get("process", ""), found.get("le", ""))] = float(value)
+    return out
+
+
+def loop_window(before: dict[tuple[str, str, str], float],
+                after: dict[tuple[str, str, str], float]) -> dict[str, dict[str, int]]:
+    """Per process kind over the window: wakeups > 50 ms late, and one-second reports whose
+    worst lag was over 50 / 100 ms (a stalled server process is the server's fault)."""
+    def delta(key: tuple[str, str, str]) -> int:
+        return int(after.get(key, 0) - before.get(key, 0))
+
+    out: dict[str, dict[str, int]] = {}
+    for process in sorted({k[1] for k in after}):
+        count = delta(("lag_seconds_count", process, ""))
+        out[process] = {"reports": count, "stalls_over_50ms": delta(("stalls_total", process, "")),
+                        "seconds_lag_over_50ms": count - delta(("lag_seconds_bucket", process, "0.05")),
+                        "seconds_lag_over_100ms": count - delta(("lag_seconds_bucket", process, "0.1"))}
+    return out
 
 
 def suspects(result: dict[str, Any]) -> list[str]:
@@ -774,7 +819,7 @@ def suspects(result: dict[str, Any]) -> list[str]:
     host = result.get("host") or {}
     if host.get("audio_send_gaps"):
         out.append(f"the host itself stalled: {host['audio_send_gaps']} audio send gaps > 100 ms "
-                   f"(max {host.get('audio_max_send_gap_ms')} ms)")
+                   f"(max {host.get('audio_max_send_gap_ms')} ms, at {host.get('audio_send_gap_at')})")
     lags = [lag for lag in (result.get("harness_loop_lag") or []) if lag]
     worst = max((lag.get("max_ms", 0) for lag in lags), default=0)
     if worst > 100:

@@ -180,6 +180,8 @@ class ReplayAudio(PacedTrack):
         self.send_gaps = 0
         "Packets handed to aiortc more than 100 ms after the previous one (the sender stalled)."
         self.max_send_gap_s = 0.0
+        self.gap_at: list[tuple[float, float]] = []
+        "(monotonic time, gap) of each send gap > 100 ms."
 
     def take(self) -> bytes:
         """The next 20 ms Opus packet, without pacing (send gaps are counted here)."""
@@ -187,7 +189,9 @@ class ReplayAudio(PacedTrack):
         if self._last is not None:
             gap = now - self._last
             self.max_send_gap_s = max(self.max_send_gap_s, gap)
-            self.send_gaps += gap > 0.1
+            if gap > 0.1:
+                self.send_gaps += 1
+                self.gap_at.append((now, gap))
         self._last = now
         payload = self._clip[self.count % len(self._clip)]
         self.count += 1

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc.codecs.vpx import Vp8Encoder
-
 from criteria_media import ReplayAudio, ReplayVideo
+
 from media.aiortc_hooks import RawWriter, sender_report_feeder
 from media.rtp import ONE_BYTE_PROFILE, URI_MID
 from media.source import ntp_now

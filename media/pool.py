@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from media.config import MediaConfig
 from media.errors import MediaError
 from media.link import CONTROL_LINE_LIMIT, LinkEndpoint
+from media.loop_monitor import LoopReport
 from media.source import Source
 from media.worker import config_to_json
 
@@ -196,6 +197,10 @@ class WorkerHandle:
                                      mirror_stats=True)
         self.peers = 0
         "Participants placed on this worker (its load)."
+        self.loop_lag_s = 0.0
+        "The worst event-loop wakeup lag of the worker's last one-second report."
+        self.stalls = 0
+        "Wakeups later than 50 ms since the worker started (:mod:`media.loop_monitor`)."
 
     @property
     def pid(self) -> int:
@@ -222,6 +227,8 @@ class WorkerPool:
         self._closed = False
         self.replaced = 0
         "Workers started to replace one that died."
+        self.on_loop_report: Callable[[WorkerHandle, LoopReport], None] | None = None
+        "Called with each worker's one-second loop report (the server feeds /metrics)."
 
     @property
     def workers(self) -> list[WorkerHandle]:
@@ -287,6 +294,16 @@ class WorkerPool:
             source.close()
 
     def _event(self, worker: WorkerHandle, message: dict[str, Any]) -> None:
+        if message.get("event") == "loop":
+            try:
+                report = LoopReport(float(message["lag_max_s"]), int(message["stalls"]))
+            except (KeyError, TypeError, ValueError):
+                return
+            worker.loop_lag_s = report.lag_max_s
+            worker.stalls += report.stalls
+            if self.on_loop_report is not None:
+                self.on_loop_report(worker, report)
+            return
         if message.get("event") == "stats":
             for name, data in (message.get("rooms") or {}).items():
                 room = self._rooms.get(str(name))

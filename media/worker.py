@@ -9,8 +9,9 @@ ends of two ``socketpair``s: ``SOCK_DGRAM`` for packets both ways (this worker's
 up, on demand for video; sources of other workers come down), ``SOCK_STREAM`` for control.
 Control messages are JSON lines. Requests ``{"id"?, "op", ...}``; a request with an id gets
 ``{"id", "ok": true, "result"}`` or ``{"id", "ok": false, "error": {code, message, broken,
-closed}}``. Unsolicited events ``{"event": ...}``: ``slot_idle``, ``peer_closed`` and every
-``STATS_PERIOD_S`` ``stats`` (sinks and local sources of every room).
+closed}}``. Unsolicited events ``{"event": ...}``: ``slot_idle``, ``peer_closed``, every
+``STATS_PERIOD_S`` ``stats`` (sinks and local sources of every room) and every second
+``loop`` (``lag_max_s``, ``stalls``: :mod:`media.loop_monitor`).
 Ops: ``configure {config}`` (first), ``offer {room, participant_id, sdp}`` → ``{sdp, slots,
 sources}``, ``candidate {room, participant_id, candidate, mid}``, ``subscribe {room,
 participant_id, source_id, mid}`` (waits for a source still on its way down the link),
@@ -35,6 +36,7 @@ from typing import Any
 from media.config import IceServer, MediaConfig
 from media.errors import MediaError
 from media.link import CONTROL_LINE_LIMIT, LinkEndpoint
+from media.loop_monitor import LoopMonitor, LoopReport
 from media.room import MediaEvent, PeerClosed, Room, SlotIdle, SourceAdded, SourceRemoved
 from media.runtime import settle_gc
 from media.source import Source
@@ -151,6 +153,8 @@ class _Worker:
 
     async def serve(self, reader: asyncio.StreamReader) -> None:
         stats = asyncio.get_running_loop().create_task(self._stats_loop())
+        monitor = LoopMonitor(self._loop_report)
+        monitor.start()
         try:
             while line := await reader.readline():
                 try:
@@ -170,6 +174,7 @@ class _Worker:
                 if op == "close":
                     break
         finally:
+            await monitor.close()
             stats.cancel()
             await asyncio.gather(stats, return_exceptions=True)
             await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -177,6 +182,11 @@ class _Worker:
                 await room.close()
             self.endpoint.close()
             self._restore()
+
+    def _loop_report(self, report: LoopReport) -> None:
+        """Every second: how late this worker's loop woke up (the server's /metrics)."""
+        self.emit({"event": "loop", "lag_max_s": round(report.lag_max_s, 4),
+                   "stalls": report.stalls})
 
     async def _run(self, request: dict[str, Any]) -> None:
         rid = request.get("id")

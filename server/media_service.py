@@ -18,6 +18,7 @@ from aiohttp import web
 
 from media import IceServer, MediaConfig, MediaError
 from media.aiortc_hooks import use_host_addresses
+from media.loop_monitor import LoopMonitor
 from media.pool import WorkerPool
 from media.remote import RoomProxy
 from meetings.bus import Subscription
@@ -104,12 +105,16 @@ class MediaService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.pool: WorkerPool | None = None
         "Media worker processes (``media.workers``), started on the first ``media.offer``."
+        self._loop_monitor = LoopMonitor(
+            lambda r: metrics.observe_loop("server", r.lag_max_s, r.stalls))
+        "This process's loop lag: it relays every packet that crosses between workers."
         self.closed = False
 
     async def start(self) -> None:
         self.hub.rooms.leave_hooks.append(self.session_left)
         self.hub.resume_hooks.append(self.session_resumed)
         self._stats_task = asyncio.create_task(self._stats_loop(), name="media-stats")
+        self._loop_monitor.start()
 
     async def close(self) -> None:
         self.closed = True
@@ -120,6 +125,7 @@ class MediaService:
         if self._stats_task is not None:
             self._stats_task.cancel()
             await asyncio.gather(self._stats_task, return_exceptions=True)
+        await self._loop_monitor.close()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for meeting_id in list(self._meetings):
             await self._close_meeting(meeting_id, "shutdown")
@@ -236,6 +242,8 @@ class MediaService:
                 raise ProtocolError("internal", "the media service is stopping")
             if self.pool is None:
                 self.pool = WorkerPool(self.config, self.settings.workers)
+                self.pool.on_loop_report = lambda _worker, r: self.metrics.observe_loop(
+                    "media_worker", r.lag_max_s, r.stalls)
             await self.pool.start()
             floor = await self.services.floor.state(meeting_id)
             main = MainScreen(floor.main_screen.point_code, floor.main_screen.label,

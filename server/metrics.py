@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+LOOP_LAG_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
 
 @dataclass
 class Metrics:
@@ -40,3 +42,17 @@ class Metrics:
                                       ["meeting", "point"], registry=r)
         self.media_point_rtt = Gauge("diemcau_media_point_rtt_seconds",
                                      "Round trip time to a point", ["meeting", "point"], registry=r)
+        # event loops: the server process (WebSocket hub, packet hub) and each media worker
+        self.loop_lag = Histogram("diemcau_event_loop_lag_seconds",
+                                  "Worst event-loop wakeup lag of one second, per process kind",
+                                  ["process"], buckets=LOOP_LAG_BUCKETS, registry=r)
+        self.loop_stalls = Counter("diemcau_event_loop_stalls_total",
+                                   "Event-loop wakeups more than 50 ms late, per process kind",
+                                   ["process"], registry=r)
+
+    def observe_loop(self, process: str, lag_max_s: float, stalls: int) -> None:
+        """One :class:`media.loop_monitor.LoopReport` of a ``process`` kind (``server`` or
+        ``media_worker``)."""
+        self.loop_lag.labels(process).observe(lag_max_s)
+        if stalls:
+            self.loop_stalls.labels(process).inc(stalls)

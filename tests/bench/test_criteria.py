@@ -351,3 +351,23 @@ def test_cpu_of_counts_a_process_tree() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_server_event_loop_figures_come_from_the_real_metrics_text() -> None:
+    """The bench's per-window loop figures parse what server/metrics.py really exposes."""
+    from prometheus_client import generate_latest
+
+    from server.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.observe_loop("server", 0.004, 0)
+    before = criteria.parse_loop_series(generate_latest(metrics.registry).decode())
+    for lag, stalls in ((0.003, 0), (0.07, 1), (0.2, 2)):
+        metrics.observe_loop("media_worker", lag, stalls)
+    metrics.observe_loop("server", 0.06, 1)
+    after = criteria.parse_loop_series(generate_latest(metrics.registry).decode())
+    window = criteria.loop_window(before, after)
+    assert window["media_worker"] == {"reports": 3, "stalls_over_50ms": 3, "seconds_lag_over_50ms": 2,
+                                      "seconds_lag_over_100ms": 1}
+    assert window["server"] == {"reports": 1, "stalls_over_50ms": 1, "seconds_lag_over_50ms": 1,
+                                "seconds_lag_over_100ms": 0}

@@ -64,3 +64,20 @@ async def test_a_worker_exits_when_its_parent_goes_away() -> None:
         await asyncio.sleep(0.05)
     assert worker.process.returncode == 0
     await worker.close(timeout=1)
+
+
+async def test_a_worker_reports_its_loop_lag_every_second() -> None:
+    """The ``loop`` event (media/loop_monitor.py) reaches the parent: the server's
+    ``diemcau_event_loop_lag_seconds{process="media_worker"}`` is fed from it."""
+    events: list[dict[str, object]] = []
+    worker = WorkerProcess(MediaConfig(host_addresses=("127.0.0.1",)), on_event=events.append)
+    try:
+        await worker.start()
+        deadline = time.monotonic() + 10
+        while not any(e.get("event") == "loop" for e in events) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        loop = next(e for e in events if e.get("event") == "loop")
+        assert isinstance(loop["lag_max_s"], float) and 0 <= loop["lag_max_s"] < 5
+        assert isinstance(loop["stalls"], int) and loop["stalls"] >= 0
+    finally:
+        await worker.close()

@@ -86,6 +86,13 @@ async def test_a_meeting_spread_over_two_workers_decodes_everywhere(api: Api) ->
         sink = member.peer.sinks[subs[0].mids("main")[0]]
         assert await _until(lambda: sink.sending and sink.stats.packets > 0)
         assert room.sources[camera].stats.frames > 0
+        # Both processes' event-loop lag reach /metrics (one report a second each).
+        assert await _until(lambda: all(w.loop_lag_s > 0 for w in media.pool.workers), 5)
+        text = await (await api.client.get("/metrics")).text()
+        for process in ("server", "media_worker"):
+            count = next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(
+                f'diemcau_event_loop_lag_seconds_count{{process="{process}"}}'))
+            assert count >= 1
     finally:
         await asyncio.gather(*(p.close() for p in [publisher, *subs]), return_exceptions=True)
 
