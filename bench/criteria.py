@@ -831,9 +831,9 @@ def suspects(result: dict[str, Any]) -> list[str]:
     if errors:
         out.append(f"the kernel dropped UDP datagrams (socket buffers full: {errors} machine-wide)")
     cpus = result.get("cpus") or 1
-    load = max(result.get("loadavg_1m_at_start") or 0, result.get("loadavg_1m_at_end") or 0)
+    load = result.get("loadavg_1m_at_start") or 0  # at the end it counts the bench's own processes
     if load > cpus:
-        out.append(f"the machine was busy (load average {load} on {cpus} CPUs)")
+        out.append(f"the machine was busy before the run (load average {load} on {cpus} CPUs)")
     return out
 
 

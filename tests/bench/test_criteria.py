@@ -121,14 +121,14 @@ def test_a_failed_run_is_still_one_json_object() -> None:
 def test_suspects_name_a_busy_machine_or_a_stalled_harness() -> None:
     quiet = {"host": {"audio_send_gaps": 0, "loop_lag": {"max_ms": 12.0}}, "harness_loop_lag": [{"max_ms": 20.0}],
              "udp_buffer_errors_machine": {"RcvbufErrors": 0}, "cpus": 2, "loadavg_1m_at_start": 1.2,
-             "loadavg_1m_at_end": 1.9}
+             "loadavg_1m_at_end": 3.4}  # at the end the load is the bench's own processes
     assert criteria.suspects(quiet) == []
     busy = {"host": {"audio_send_gaps": 3, "audio_max_send_gap_ms": 250.0, "loop_lag": {"max_ms": 260.0}},
             "harness_loop_lag": [{"max_ms": 20.0}, {"max_ms": 400.0}],
             "udp_buffer_errors_machine": {"RcvbufErrors": 7, "InErrors": 7}, "cpus": 2,
             "loadavg_1m_at_start": 6.5, "loadavg_1m_at_end": 9.0}
     reasons = " / ".join(criteria.suspects(busy))
-    for part in ("3 audio send gaps", "up to 400.0 ms", "up to 260.0 ms", "full: 7 machine-wide", "load average 9.0"):
+    for part in ("3 audio send gaps", "up to 400.0 ms", "up to 260.0 ms", "full: 7 machine-wide", "load average 6.5"):
         assert part in reasons, reasons
 
 
