@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 PERIOD_S = 0.02
 REPORT_S = 1.0
@@ -79,3 +80,25 @@ class LoopMonitor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class NodeLoad:
+    """Stalls and worst lag of several processes' reports (a node: the server process and its
+    media workers) between two :meth:`take` calls, for the chair's monitoring view."""
+
+    def __init__(self) -> None:
+        self._stalls = 0
+        self._lag_max_s = 0.0
+        self._since = time.monotonic()
+
+    def add(self, report: LoopReport) -> None:
+        self._stalls += report.stalls
+        self._lag_max_s = max(self._lag_max_s, report.lag_max_s)
+
+    def take(self) -> dict[str, Any]:
+        """``{stalls, lag_max_ms, seconds, overloaded}`` since the previous call; starts afresh."""
+        now = time.monotonic()
+        out = {"stalls": self._stalls, "lag_max_ms": round(1000 * self._lag_max_s, 1),
+               "seconds": round(now - self._since, 1), "overloaded": self._stalls > 0}
+        self._stalls, self._lag_max_s, self._since = 0, 0.0, now
+        return out

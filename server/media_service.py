@@ -13,12 +13,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
 from media import IceServer, MediaConfig, MediaError
 from media.aiortc_hooks import use_host_addresses
-from media.loop_monitor import LoopMonitor
+from media.loop_monitor import LoopMonitor, LoopReport, NodeLoad
 from media.pool import WorkerPool
 from media.remote import RoomProxy
 from meetings.bus import Subscription
@@ -105,8 +106,9 @@ class MediaService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.pool: WorkerPool | None = None
         "Media worker processes (``media.workers``), started on the first ``media.offer``."
-        self._loop_monitor = LoopMonitor(
-            lambda r: metrics.observe_loop("server", r.lag_max_s, r.stalls))
+        self.load = NodeLoad()
+        "Event-loop stalls of this process and its workers between two stats rounds."
+        self._loop_monitor = LoopMonitor(lambda r: self._loop_report("server", r))
         "This process's loop lag: it relays every packet that crosses between workers."
         self.closed = False
 
@@ -242,8 +244,7 @@ class MediaService:
                 raise ProtocolError("internal", "the media service is stopping")
             if self.pool is None:
                 self.pool = WorkerPool(self.config, self.settings.workers)
-                self.pool.on_loop_report = lambda _worker, r: self.metrics.observe_loop(
-                    "media_worker", r.lag_max_s, r.stalls)
+                self.pool.on_loop_report = lambda _worker, r: self._loop_report("media_worker", r)
             await self.pool.start()
             floor = await self.services.floor.state(meeting_id)
             main = MainScreen(floor.main_screen.point_code, floor.main_screen.label,
@@ -377,21 +378,32 @@ class MediaService:
 
     # ------------------------------------------------------------ stats
 
+    def _loop_report(self, process: str, report: LoopReport) -> None:
+        self.metrics.observe_loop(process, report.lag_max_s, report.stalls)
+        self.load.add(report)
+
     async def _stats_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.stats_interval_s)
+            load = self.load.take()
+            if load["stalls"]:
+                log.warning("media: this node's event loops stalled %d times (up to %.0f ms) "
+                            "in %.0f s: the node is overloaded", load["stalls"],
+                            load["lag_max_ms"], load["seconds"])
             for meeting_id, entry in list(self._meetings.items()):
                 try:
-                    await self._stats(meeting_id, entry)
+                    await self._stats(meeting_id, entry, load)
                 except Exception:
                     log.exception("media: stats of meeting %d failed", meeting_id)
 
-    async def _stats(self, meeting_id: int, entry: _Meeting) -> None:
+    async def _stats(self, meeting_id: int, entry: _Meeting,
+                     load: dict[str, Any] | None = None) -> None:
         room = self.hub.rooms.active.get(meeting_id)
         present = [s for s in (room.sessions if room else ()) if s.meeting_id == meeting_id]
         scope = await self.services.calendar.scope(meeting_id)
         invited = await invited_points(self.services.registry, scope, entry.stats)
-        message = MediaStats(collect(entry.media, entry.stats, self.metrics, present, invited))
+        message = MediaStats(collect(entry.media, entry.stats, self.metrics, present, invited),
+                             server=load)
         for session in present:
             if session.connection is not None and allowed(session.principal,
                                                           Action.MEDIA_CONSOLE, scope):

@@ -174,6 +174,8 @@ class MediaStats:
 
     type: ClassVar[str] = "media.stats"
     points: list[dict[str, Any]]
+    server: dict[str, Any] | None = None
+    """This node's media load since the previous report (``NodeLoad.as_dict``)."""
 
 
 @dataclass(frozen=True)

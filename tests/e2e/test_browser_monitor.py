@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -53,6 +54,10 @@ def seed(server: LiveServer) -> tuple[int, dict[str, str]]:
     return server.call(run())
 
 
+async def stall_the_loop(seconds: float) -> None:
+    time.sleep(seconds)  # noqa: ASYNC251 - what an overloaded server's loop goes through
+
+
 def test_monitor_shows_a_publishing_bridge_point(live_server: LiveServer,
                                                   browser_context: Callable[..., Any]) -> None:
     meeting_id, links = seed(live_server)
@@ -93,6 +98,13 @@ def test_monitor_shows_a_publishing_bridge_point(live_server: LiveServer,
         assert chair.get_attribute('.monitor-row[data-point-code="X170102"]', "data-state") == "offline"
         assert "Báo cáo đường truyền gần nhất" in chair.inner_text("#stats-updated")
         screenshot(chair, "monitor-online-vi")
+        # The server itself stalls (its event loop stopped 150 ms): the chair is told that the
+        # server, not the points' links, is the cause.
+        live_server.call(stall_the_loop(0.15))
+        chair.wait_for_selector("#server-alert:not([hidden])", timeout=15_000)
+        alert = chair.inner_text("#server-alert")
+        assert "Máy chủ truyền thông đang quá tải" in alert and "Tiến trình xử lý bị chậm" in alert, alert
+        screenshot(chair, "monitor-server-overloaded-vi")
     finally:
         agent.terminate()
         try:

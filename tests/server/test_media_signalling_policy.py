@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import gc
 from pathlib import Path
 
@@ -187,6 +188,15 @@ async def test_stats_reach_the_chair_only_and_metrics_export_media(api: Api) -> 
         forwarded = [line for line in text.splitlines()
                      if line.startswith("diemcau_media_forwarded_packets_total ")]
         assert forwarded and float(forwarded[0].split()[1]) > 0
+        # The node's own load rides along: a stalled server loop is reported as an overload.
+        assert set(stats["server"]) == {"stalls", "lag_max_ms", "seconds", "overloaded"}
+        mark = chair.inbox.mark()
+        time.sleep(0.15)  # noqa: ASYNC251 - stops the server's loop (same loop in this test)
+        overloaded = await chair.inbox.wait(lambda m: m.get("type") == "media.stats"
+                                            and m["server"]["overloaded"], 10, since=mark)
+        assert overloaded["server"]["stalls"] >= 1 and overloaded["server"]["lag_max_ms"] >= 100
+        text = await (await api.client.get("/metrics")).text()
+        assert 'diemcau_event_loop_stalls_total{process="server"}' in text
     finally:
         await asyncio.gather(publisher.close(), sub.close(), chair.close(),
                              return_exceptions=True)

@@ -109,7 +109,26 @@ function renderAll() {
   $("#link-alerts").hidden = !alerts.length;
 }
 
+// The server's own load (media.stats `server`): an overload is kept on screen this long after
+// the last report that showed one, so a chair glancing at the page does not miss it.
+const SERVER_ALERT_HOLD_MS = 30 * 1000;
+let serverOverloadedAt = null;
+
+function renderServer(load) {
+  if (load && load.overloaded) {
+    serverOverloadedAt = Date.now();
+    $("#server-alert-text").textContent = _(
+      "Its processing stalled %(count)s times (up to %(ms)s ms) in the last %(seconds)s seconds; last at %(time)s.",
+      { count: String(load.stalls), ms: number(load.lag_max_ms, 0), seconds: number(load.seconds, 0),
+        time: formatTime(new Date().toISOString()) });
+  }
+  const alert = $("#server-alert");
+  alert.hidden = serverOverloadedAt === null || Date.now() - serverOverloadedAt > SERVER_ALERT_HOLD_MS;
+  alert.dataset.overloaded = load && load.overloaded ? "true" : "false";
+}
+
 function onStats(msg) {
+  renderServer(msg.server);
   latest = new Map();
   for (const point of msg.points || []) {
     if (point && point.point_code) latest.set(point.point_code, point);
