@@ -59,3 +59,17 @@ def test_bad_periods_are_refused() -> None:
         LoopMonitor(lambda r: None, period_s=0)
     with pytest.raises(ValueError):
         LoopMonitor(lambda r: None, period_s=1.0, report_s=0.5)
+
+
+def test_node_load_sums_stalls_of_several_processes_and_starts_afresh() -> None:
+    from media.loop_monitor import NodeLoad
+
+    load = NodeLoad()
+    load.add(LoopReport(0.004, 0))  # the server process
+    load.add(LoopReport(0.12, 2))  # a media worker
+    load.add(LoopReport(0.06, 1))  # another worker
+    taken = load.take()
+    assert (taken["stalls"], taken["lag_max_ms"], taken["overloaded"]) == (3, 120.0, True)
+    assert taken["seconds"] >= 0
+    quiet = load.take()
+    assert (quiet["stalls"], quiet["lag_max_ms"], quiet["overloaded"]) == (0, 0.0, False)
