@@ -93,7 +93,8 @@ def check_aiortc_internals() -> list[str]:
         if name not in inspect.getsource(aioice.ice.Connection.__init__):
             problems.append(f"aioice Connection has no {name}")
     need(aioice.ice.CandidatePair, "remote_addr", "aioice CandidatePair")
-    datagram_sendto = inspect.getsource(asyncio.selector_events._SelectorDatagramTransport.sendto)
+    datagram_sendto = inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport.sendto)  # type: ignore[attr-defined]
     if "self._buffer" not in datagram_sendto or "self._sock.sendto(" not in datagram_sendto:
         problems.append("asyncio's datagram transport no longer buffers in _buffer / sends "
                         "on _sock")
@@ -341,7 +342,7 @@ class RawWriter:
             if transport is None:
                 raise ConnectionError("ICE socket closed")
             self._pair, self._transport, self._addr = pair, transport, pair.remote_addr
-            self._sock = transport._sock
+            self._sock = transport._sock  # type: ignore[attr-defined]  # pinned above
         if transport.is_closing():
             raise ConnectionError("ICE socket closed")
         return transport

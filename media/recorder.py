@@ -56,6 +56,16 @@ class _Tap:
         self._engine.put(Item(source.source_id, "end"))
 
 
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
 async def _serve(link: socket.socket, control: socket.socket, spec: OutputSpec,
                  final: Path) -> None:
     loop = asyncio.get_running_loop()
@@ -91,12 +101,12 @@ async def _serve(link: socket.socket, control: socket.socket, spec: OutputSpec,
         try:
             stats = engine.run()
         except BaseException as exc:  # reported to the parent, not swallowed
-            # bound now: Python unbinds ``exc`` when the except block ends, before the loop
-            # runs the callback
-            loop.call_soon_threadsafe(lambda error=exc: done.done() or done.set_exception(error))
+            # passed as an argument now: Python unbinds ``exc`` when the except block ends,
+            # before the loop runs the callback
+            loop.call_soon_threadsafe(_fail, done, exc)
             engine.started.set()  # wakes the start-up wait: the failure is reported at once
         else:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(stats))
+            loop.call_soon_threadsafe(_succeed, done, stats)
 
     thread = threading.Thread(target=run, name="recorder-engine", daemon=True)
     thread.start()
@@ -117,12 +127,13 @@ async def _serve(link: socket.socket, control: socket.socket, spec: OutputSpec,
     # the file and exit; the parent decides everything else over the control channel.
     term: asyncio.Future[None] = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: term.done() or term.set_result(None))
+        loop.add_signal_handler(sig, _succeed, term, None)
     stopped = False
     try:
         while True:
             line_task = asyncio.ensure_future(reader.readline())
-            await asyncio.wait({line_task, done, term}, return_when=asyncio.FIRST_COMPLETED)
+            waiting: set[asyncio.Future[Any]] = {line_task, done, term}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             if not line_task.done():
                 line_task.cancel()
                 if term.done():

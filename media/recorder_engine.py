@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -150,7 +151,8 @@ class Engine:
         self._stopping = False
         self._error: BaseException | None = None
         self._assemblers: dict[str, _Assembler] = {}
-        self._decoders: dict[str, av.codec.context.CodecContext] = {}
+        self._decoders: dict[str, Any] = {}
+        "Source id → its decoder (av's Video/AudioCodecContext: ``create`` is typed as the base)."
         self._fifos: dict[str, np.ndarray] = {}
         self._resamplers: dict[str, av.AudioResampler] = {}
         self._picture: av.VideoFrame | np.ndarray | None = None
@@ -212,10 +214,10 @@ class Engine:
                     self.stats.video_frames += 1
                 while (self.stats.audio_samples + AUDIO_FRAME) / RATE <= now - start - MIX_DELAY_S:
                     block = self._mix()
-                    frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="s16",
+                    sound = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="s16",
                                                        layout="mono")
-                    frame.sample_rate, frame.pts, frame.time_base = RATE, self.stats.audio_samples, abase
-                    for packet in astream.encode(frame):
+                    sound.sample_rate, sound.pts, sound.time_base = RATE, self.stats.audio_samples, abase
+                    for packet in astream.encode(sound):
                         container.mux(packet)
                     self.stats.audio_samples += AUDIO_FRAME
                 if self._stopping:

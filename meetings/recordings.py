@@ -9,6 +9,7 @@ exactly one final status. Starting and stopping are audited (``recording.start``
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from .audit import record
 from .bus import Bus
-from .calendar import topic
+from .calendar import new_id, topic
 from .clock import isoformat, utcnow
 from .errors import Conflict, NotFound
 from .models import Principal
@@ -96,10 +97,10 @@ class Recordings:
             if busy is not None:
                 raise Conflict("a recording of this meeting is already running", code="recording_running",
                                details={"recording_id": busy.id})
-            rid = (await conn.execute(recordings.insert().values(
+            rid = new_id(await conn.execute(recordings.insert().values(
                 meeting_id=meeting_id, status=RUNNING, file_name="", started_at=now,
                 started_by=actor.label[:255], stop_reason="", width=width, height=height, fps=fps,
-                node=node[:255]))).inserted_primary_key[0]
+                node=node[:255])))
             # no user text in file names (the title goes into the file's metadata)
             await conn.execute(recordings.update().where(recordings.c.id == rid)
                                .values(file_name=f"hop-{meeting_id}-{int(rid)}.webm"))
@@ -132,7 +133,7 @@ class Recordings:
         await self.bus.publish(topic(rec.meeting_id), event("recording.stopped", rec))
         return rec
 
-    async def interrupt_all(self, node: str = "") -> list[Recording]:
+    async def interrupt_all(self, node: str = "") -> builtins.list[Recording]:
         """At start: recordings a previous run of this ``node`` left ``recording`` become
         ``interrupted`` (other nodes' running recordings are theirs)."""
         async with self.db.connect() as conn:

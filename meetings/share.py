@@ -22,6 +22,7 @@ and ``main_screen.changed`` (reason ``share`` while a ``main`` share shows).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -191,12 +192,12 @@ class ShareControl:
 
     # ------------------------------------------------------------ events
 
-    def observe(self, event: dict[str, Any]) -> None:
+    def observe(self, event: Mapping[str, Any]) -> None:
         """Mirror a ``share.changed`` event (from any node) into this node's state."""
         if event.get("type") != "share.changed" or not isinstance(event.get("meeting_id"), int):
             return
         meeting_id = int(event["meeting_id"])
-        layout = event.get("layout") if event.get("layout") in LAYOUTS else "main"
+        layout: Layout = next((known for known in LAYOUTS if known == event.get("layout")), "main")
         self._layouts[meeting_id] = layout
         if not event.get("active"):
             self._shares.pop(meeting_id, None)

@@ -274,7 +274,7 @@ def fast_count(pc: Any, counter: RtpCounter, *, kernel_time: bool = True) -> boo
     if not transceivers:
         return False
     dtls = transceivers[0].receiver.transport
-    connection = getattr(dtls.transport, "_connection", None)
+    connection: Any = getattr(dtls.transport, "_connection", None)
     rx = getattr(dtls, "_rx_srtp", None)
     original = getattr(connection, "data_received", None)
     if rx is None or original is None:
@@ -297,7 +297,7 @@ def fast_count(pc: Any, counter: RtpCounter, *, kernel_time: bool = True) -> boo
 
     connection.data_received = data_received
     pair = getattr(connection, "_nominated", {}).get(1)
-    protocol = getattr(pair, "protocol", None)
+    protocol: Any = getattr(pair, "protocol", None)
     slow = getattr(protocol, "datagram_received", None)
     if slow is not None:  # before aioice tries to parse every RTP packet as STUN
         def datagram_received(data: bytes, addr: Any) -> None:
@@ -314,7 +314,7 @@ def _read_with_kernel_time(protocol: Any, counter: RtpCounter) -> None:
     """Replace the asyncio datagram transport's reader of ``protocol`` (see :func:`fast_count`)."""
     import asyncio
 
-    transport = getattr(protocol, "transport", None)
+    transport: Any = getattr(protocol, "transport", None)
     sock = getattr(transport, "_sock", None)
     if sock is None or transport.is_closing():
         return

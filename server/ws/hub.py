@@ -185,10 +185,12 @@ class Hub:
         it ends (others see it leave) and ``session_ended`` is raised."""
         session = self._by_resume.get(token)
         if session is None or session.state is SessionState.GONE:
-            return self._not_resumable(token, re)
+            self._not_resumable(token, re)
+            return None
         verdict = await revalidate.check_resume(self.services, session)
         if self._by_resume.get(token) is not session or session.state is SessionState.GONE:
-            return self._not_resumable(token, re)  # taken by another resume, or ended, meanwhile
+            self._not_resumable(token, re)  # taken by another resume, or ended, meanwhile
+            return None
         if verdict is not None:
             await self.end_session(session, verdict)
             raise self.ended_error(verdict, re)
@@ -286,7 +288,6 @@ class Hub:
         ended = self._ended.get(token)
         if ended is not None:
             raise self.ended_error(ended[0], re)
-        return None
 
     @staticmethod
     def ended_error(verdict: Verdict, re: MessageId | None) -> ProtocolError:
