@@ -107,21 +107,40 @@ def opus_clip(seconds: float = 1.0, hz: float = 440.0) -> list[bytes]:
     return packets
 
 
-async def _never() -> None:
-    """What a track in raw mode gives aiortc's sender loop: nothing, ever (the loop waits,
-    costing no CPU, while :mod:`criteria_uplink` sends the packets)."""
-    await asyncio.get_running_loop().create_future()
+class _Replay(PacedTrack):
+    """A paced track of pre-encoded packets: :meth:`take` gives the next payload, ``rtp_step``
+    the RTP clock ticks between two, ``time_base`` their clock."""
+
+    raw = False
+    "Set before the peer connection starts: bench/criteria_uplink.py sends the packets."
+    time_base: fractions.Fraction
+
+    def take(self) -> bytes:
+        raise NotImplementedError
+
+    @property
+    def rtp_step(self) -> int:
+        raise NotImplementedError
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.raw:  # aiortc's sender loop gets nothing, ever: it waits, costing no CPU
+            await asyncio.get_running_loop().create_future()
+        index = await self._pace()
+        self.count -= 1  # take() counts
+        packet = av.Packet(self.take())
+        packet.pts = index * self.rtp_step
+        packet.time_base = self.time_base
+        return packet
 
 
-class ReplayVideo(PacedTrack):
+class ReplayVideo(_Replay):
     """Replays a :func:`vp8_clip` at ``fps`` as encoded packets. ``sender_of`` (set by the
     harness once the peer connection exists) returns this track's ``RTCRtpSender``: its
     "force keyframe" flag, set by a PLI/FIR from the server, makes the next frame the clip's
     keyframe."""
 
     kind = "video"
-    raw = False
-    "Set before the peer connection starts: bench/criteria_uplink.py sends the packets."
+    time_base = VIDEO_TIME_BASE
 
     def __init__(self, clip: list[bytes], fps: int) -> None:
         super().__init__(1 / fps)
@@ -155,23 +174,12 @@ class ReplayVideo(PacedTrack):
     def rtp_step(self) -> int:
         return self._step
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        if self.raw:
-            await _never()
-        index = await self._pace()
-        self.count -= 1  # take() counts
-        packet = av.Packet(self.take())
-        packet.pts = index * self._step
-        packet.time_base = VIDEO_TIME_BASE
-        return packet
 
-
-class ReplayAudio(PacedTrack):
+class ReplayAudio(_Replay):
     """Replays an :func:`opus_clip` every 20 ms as encoded packets."""
 
     kind = "audio"
-    raw = False
-    "Set before the peer connection starts: bench/criteria_uplink.py sends the packets."
+    time_base = AUDIO_TIME_BASE
 
     def __init__(self, clip: list[bytes]) -> None:
         super().__init__(OPUS_SAMPLES / AUDIO_RATE)
@@ -200,13 +208,3 @@ class ReplayAudio(PacedTrack):
     @property
     def rtp_step(self) -> int:
         return OPUS_SAMPLES
-
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        if self.raw:
-            await _never()
-        index = await self._pace()
-        self.count -= 1  # take() counts
-        packet = av.Packet(self.take())
-        packet.pts = index * OPUS_SAMPLES
-        packet.time_base = AUDIO_TIME_BASE
-        return packet

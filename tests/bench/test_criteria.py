@@ -189,6 +189,18 @@ async def test_replay_track_answers_a_keyframe_request() -> None:
     await asyncio.sleep(0)
 
 
+async def connect(sender: Any, receiver: Any) -> None:
+    """Offer/answer between two local aiortc peers and wait (up to 10 s) until both connect."""
+    await sender.setLocalDescription(await sender.createOffer())
+    await receiver.setRemoteDescription(sender.localDescription)
+    await receiver.setLocalDescription(await receiver.createAnswer())
+    await sender.setRemoteDescription(receiver.localDescription)
+    for _ in range(100):
+        if receiver.connectionState == "connected" and sender.connectionState == "connected":
+            return
+        await asyncio.sleep(0.1)
+
+
 async def test_fast_count_counts_a_real_aiortc_stream() -> None:
     """Two aiortc peers over loopback: the replayed clip is sent through aiortc's pack() path
     and counted by the fast path (unprotected in aioice's datagram callback)."""
@@ -205,14 +217,7 @@ async def test_fast_count_counts_a_real_aiortc_stream() -> None:
     track = media.ReplayVideo(clip, fps=30)
     try:
         sender.addTransceiver(track, direction="sendonly")
-        await sender.setLocalDescription(await sender.createOffer())
-        await receiver.setRemoteDescription(sender.localDescription)
-        await receiver.setLocalDescription(await receiver.createAnswer())
-        await sender.setRemoteDescription(receiver.localDescription)
-        for _ in range(100):
-            if receiver.connectionState == "connected" and sender.connectionState == "connected":
-                break
-            await asyncio.sleep(0.1)
+        await connect(sender, receiver)
         counter = RtpCounter()
         counter.learn(sender.localDescription.sdp)
         assert fast_count(receiver, counter)
@@ -248,14 +253,7 @@ async def test_raw_uplink_sends_what_aiortc_would_from_one_loop() -> None:
         video_sender = sender.addTransceiver(video, direction="sendonly").sender
         sender.addTransceiver(audio, direction="sendonly")
         video.sender_of = lambda: video_sender
-        await sender.setLocalDescription(await sender.createOffer())
-        await receiver.setRemoteDescription(sender.localDescription)
-        await receiver.setLocalDescription(await receiver.createAnswer())
-        await sender.setRemoteDescription(receiver.localDescription)
-        for _ in range(100):
-            if receiver.connectionState == "connected" and sender.connectionState == "connected":
-                break
-            await asyncio.sleep(0.1)
+        await connect(sender, receiver)
         counter = RtpCounter()
         counter.learn(sender.localDescription.sdp)
         assert fast_count(receiver, counter)
