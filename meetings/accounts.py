@@ -148,7 +148,10 @@ class Accounts:
 
     async def update_user(self, user_id: int, *, display_name: str | None = None, role: Role | str | None = None,
                           point_code: str | None = None, clear_point: bool = False) -> User:
-        """Change the name, role or bridge point of an account (only what is given)."""
+        """Change the name, role or bridge point of an account (only what is given). A change
+        of role or bridge point ends the account's login sessions: what an open session (a
+        WebSocket in a meeting, a bearer token) may do was decided with the old ones, so the
+        user logs in again and gets the new rights everywhere at once."""
         values: dict[str, Any] = {}
         if display_name is not None:
             name = clean_line(display_name)
@@ -170,13 +173,17 @@ class Accounts:
                     raise Invalid(f"no bridge point with code {point_code!r}", code="point_not_found",
                                   details={"field": "point_code"})
                 values["point_id"] = point_id
-            if not values:
-                exists = await conn.scalar(sa.select(users.c.id).where(users.c.id == user_id))
-            else:
-                result = await conn.execute(users.update().where(users.c.id == user_id).values(**values))
-                exists = result.rowcount
-            if not exists:
+            before = (await conn.execute(sa.select(users.c.role, users.c.point_id)
+                                         .where(users.c.id == user_id))).first()
+            if before is None:
                 raise NotFound(f"no user {user_id}", code="user_not_found")
+            if values:
+                await conn.execute(users.update().where(users.c.id == user_id).values(**values))
+            if values.get("role", before.role) != before.role \
+                    or values.get("point_id", before.point_id) != before.point_id:
+                await conn.execute(sessions.update()
+                                   .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+                                   .values(revoked_at=utcnow()))
         return await self.get(user_id)
 
     async def set_password(self, user_id: int, password: str, *, keep_session_id: int | None = None) -> None:

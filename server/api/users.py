@@ -80,7 +80,9 @@ async def get_user(request: web.Request) -> web.Response:
 
 @operation("updateUser", "Change an account's display name, role or bridge point", tags=TAGS,
            request=ref("UserUpdate"), response=ref("User"), errors=(400, 401, 403, 404, 409),
-           description="An admin cannot change their own role (409 cannot_change_self).")
+           description="An admin cannot change their own role (409 cannot_change_self). A change of "
+                       "role or bridge point ends the account's sessions (open WebSockets at once): "
+                       "the user logs in again with the new rights.")
 async def update_user(request: web.Request) -> web.Response:
     principal, _ = await authorize(request, Action.USERS_MANAGE)
     user_id = path_int(request, "user_id")
@@ -101,6 +103,8 @@ async def update_user(request: web.Request) -> web.Response:
     if user.role is not before.role:  # role changes are audited (never passwords)
         await request.app[SERVICES].audit.record(principal, "user.role", target=user.username,
                                                  details={"from": before.role.value, "to": user.role.value})
+    if user.role is not before.role or user.point_id != before.point_id:
+        await withdrawn(request.app[SERVICES], "account_changed")  # its sessions were revoked
     return web.json_response(await _user_json(request, user))
 
 

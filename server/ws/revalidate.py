@@ -4,7 +4,8 @@ A WebSocket session is admitted once (``hello``) but may live for hours. Three t
 early, on every node:
 
 - **its credential stops being valid** — the login session was logged out, expired or revoked
-  by a password change, the account or the bridge point was disabled, the device token was
+  by a password change or a new role or bridge point for the account, the account or the
+  bridge point was disabled, the device token was
   revoked, the invitation link was replaced or expired. The hub asks the store about *all* its
   sessions in one statement every ``signalling.revalidate_s`` (:func:`meetings.accounts.
   credential_status`), and about one session on every resume;

@@ -143,6 +143,28 @@ async def test_set_and_change_password(services: Services) -> None:
         await accounts.set_password(9999, "mat-khau-thu-ba-2026")
 
 
+async def test_a_new_role_or_point_ends_the_accounts_sessions_a_new_name_does_not(services: Services) -> None:
+    """What an open session may do was decided with the old role and point: a change of
+    either revokes every login of the account (it logs in again with the new rights)."""
+    accounts = services.accounts
+    await services.registry.import_file("p.csv", "code,name,level,parent\n08,UBND tỉnh Tuyên Quang,tỉnh,\n".encode())
+    user = await accounts.create_user("chutri", PASSWORD, "chair")
+    first, _ = await accounts.open_session(user)
+    await accounts.update_user(user.id, display_name="Nguyễn Văn Hùng")
+    await accounts.update_user(user.id, role="chair")  # the same role: nothing changes
+    assert (await accounts.resolve_session(first.token))[0].display_name == "Nguyễn Văn Hùng"
+    await accounts.update_user(user.id, role="delegate")
+    with pytest.raises(Unauthenticated):
+        await accounts.resolve_session(first.token)
+    second, _ = await accounts.open_session(user)
+    await accounts.update_user(user.id, point_code="08")
+    with pytest.raises(Unauthenticated):
+        await accounts.resolve_session(second.token)
+    third, _ = await accounts.open_session(user)
+    await accounts.update_user(user.id, point_code="08", display_name="Nguyễn Văn Hùng")  # unchanged
+    assert (await accounts.resolve_session(third.token))[0].role is Role.DELEGATE
+
+
 async def test_update_user_and_list(services: Services) -> None:
     accounts = services.accounts
     await services.registry.import_file("p.csv", "code,name,level,parent\n08,UBND tỉnh Tuyên Quang,tỉnh,\n".encode())

@@ -210,8 +210,9 @@ async def test_rest_commands_that_withdraw_credentials_end_sessions_at_once(
     aiohttp_client: ClientFactory, tmp_path: Path
 ) -> None:
     """With the periodic round an hour away, the REST commands that withdraw a credential
-    (logout, disable a point, revoke device tokens, disable an account, reset a password)
-    publish ``credentials.withdrawn`` and every node checks its sessions at once."""
+    (logout, disable a point, revoke device tokens, disable an account, reset a password,
+    change an account's role) publish ``credentials.withdrawn`` and every node checks its
+    sessions at once."""
     scene = await scene_with(aiohttp_client, tmp_path, **{"signalling.revalidate_s": 3600})
     client, hub = scene.api.client, scene.api.client.app[HUB]
     admin = await scene.api.user("quantri", "admin")
@@ -241,6 +242,19 @@ async def test_rest_commands_that_withdraw_credentials_end_sessions_at_once(
     assert ended["reason"] == "disabled", ended
     await until(lambda: len(hub.sessions) == 1)
     await alive(chair)
+    # a renamed chair stays; a chair demoted to delegate leaves with the rights it had
+    chair_user = await scene.services.accounts.by_username("chutoa")
+    resp = await client.patch(f"/api/users/{chair_user.id}", json={"display_name": "Chủ tọa mới"},
+                              headers=Api.bearer(admin))
+    assert resp.status == 200, await resp.text()
+    await alive(chair)
+    resp = await client.patch(f"/api/users/{chair_user.id}", json={"role": "delegate"},
+                              headers=Api.bearer(admin))
+    assert resp.status == 200, await resp.text()
+    await expect_ended(chair, "revoked", "invalid_token", timeout=1.5)
+    resp = await client.get("/api/meetings", headers=Api.bearer(scene.chair))
+    assert resp.status == 401  # the bearer token of the old role is gone too
+    await until(lambda: not hub.sessions)
 
 
 async def test_expired_sessions_and_disabled_accounts_or_points_end(
