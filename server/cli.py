@@ -329,8 +329,8 @@ def db_upgrade(config_path: str | None, data_dir: str | None) -> None:
 @click.option("--hd", is_flag=True,
               help="publish the camera (1280x720 unless --video-size says otherwise) as camera-hd, "
                    "the main screen's HD rendition, plus camera 640x360, camera-low and camera-thumb "
-                   "(implies --renditions; the server forwards HD only while this point is on the "
-                   "main screen, to subscribers whose link allows it)")
+                   "(implies --renditions; camera-hd is sent only while this point is on the main "
+                   "screen, and forwarded to subscribers whose link allows it)")
 @click.option("--receive-only", is_flag=True,
               help="publish nothing; count received packets/frames/keyframes/loss without decoding")
 @click.option("--main-slots", type=click.IntRange(0, 4), default=1, show_default=True,

@@ -26,7 +26,7 @@ from server.bridge.counting import RtpCounter, rates
 from server.bridge.offer import MediaLink, SendTap
 from server.bridge.options import AgentError, AgentOptions, ExitCode
 from server.bridge.signalling import Refused, SessionEvent, SignallingSession
-from server.bridge.sources import PacedTrack, Sources, open_sources
+from server.bridge.sources import GatedTrack, PacedTrack, Sources, open_sources
 
 log = logging.getLogger("diemcau.bridge")
 
@@ -178,6 +178,7 @@ class BridgeAgent:
         elif kind == "media.main":
             self.main = {k: msg.get(k) for k in ("point_code", "label", "reason")}
             self.emit("main", **self.main)
+            self._gate_hd()
         elif kind == "media.closed":
             self.emit("media_closed", reason=msg.get("reason"))
             await self._stop_media()
@@ -189,6 +190,20 @@ class BridgeAgent:
             log.warning("server error: %s %s", msg.get("code"), msg.get("message"))
 
     # --- media -------------------------------------------------------------------------------
+
+    @property
+    def on_main_screen(self) -> bool:
+        """This point's camera is what the main screen shows (a share there is not)."""
+        point = (self.session.principal.get("point") or {}) if self.session is not None else {}
+        code = point.get("code") if isinstance(point, dict) else None
+        return bool(code) and self.main.get("point_code") == code and self.main.get("reason") != "share"
+
+    def _gate_hd(self) -> None:
+        """``camera-hd`` flows only while this point is on the main screen."""
+        track = self.sources.tracks.get("camera-hd")
+        if isinstance(track, GatedTrack) and track.is_open != self.on_main_screen:
+            track.set_open(self.on_main_screen)
+            self.emit("hd", sending=track.is_open)
 
     def _start_media(self, delay: float = 0.0) -> None:
         if self.options.main_slots + self.options.audio_slots == 0 and not self.sources.tracks:

@@ -170,6 +170,46 @@ class ScaledTrack(MediaStreamTrack):
         self._source.stop()
 
 
+class GatedTrack(MediaStreamTrack):
+    """A track that yields frames only while open: ``camera-hd`` is sent only while this point
+    is on the main screen (as the browser does with ``replaceTrack``), so a commune link does
+    not carry ~2 Mbit/s that the server would drop. While closed, ``recv()`` waits (aiortc's
+    sender sends nothing); the server asks for a keyframe when a subscriber switches to HD."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, *, open_: bool = False) -> None:
+        super().__init__()
+        self._source = source
+        self._open = asyncio.Event()
+        if open_:
+            self._open.set()
+        self.frames = 0
+        "Frames passed on since the start (none while closed)."
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def set_open(self, on: bool) -> None:
+        if on:
+            self._open.set()
+        else:
+            self._open.clear()
+
+    async def recv(self) -> Any:
+        while True:
+            await self._open.wait()
+            frame = await self._source.recv()
+            if self._open.is_set():  # closed while the frame was on its way: drop it
+                self.frames += 1
+                return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
 @dataclass
 class Sources:
     """The tracks to publish, by role (``camera-hd``, ``camera``, ``camera-low``, ``camera-thumb``, ``mic``),
@@ -209,13 +249,14 @@ def open_sources(video: str, audio: str, *, size: tuple[int, int] = (640, 360), 
                  renditions: bool = False, label: str = "", hd: bool = False) -> Sources:
     """Open ``--video`` / ``--audio``. Raises :class:`AgentError` when a device or file cannot
     be opened or has no track of the wanted kind. ``hd``: the picture at ``size`` is published
-    as ``camera-hd``, ``camera`` is its 640x360 copy, plus ``camera-low`` and ``camera-thumb``."""
+    as ``camera-hd`` (a :class:`GatedTrack`, closed until the agent is on the main screen),
+    ``camera`` is its 640x360 copy, plus ``camera-low`` and ``camera-thumb``."""
     sources = Sources()
     shared: dict[str, MediaPlayer] = {}
     renditions = renditions or hd
     try:
         if video == "testsrc" and hd:
-            sources.tracks["camera-hd"] = PatternCamera(size[0], size[1], fps, label)
+            sources.tracks["camera-hd"] = GatedTrack(PatternCamera(size[0], size[1], fps, label))
             sources.tracks["camera"] = PatternCamera(*CAMERA_SIZE, fps, label)
             for role, w, h, r_fps in RENDITIONS:
                 sources.tracks[role] = PatternCamera(w, h, min(fps, r_fps), label)
@@ -231,8 +272,8 @@ def open_sources(video: str, audio: str, *, size: tuple[int, int] = (640, 360), 
                 raise AgentError(ExitCode.USAGE, f"{video} has no video track")
             if renditions:
                 relay = MediaRelay()
-                top = "camera-hd" if hd else "camera"
-                sources.tracks[top] = relay.subscribe(player.video, buffered=False)
+                top = relay.subscribe(player.video, buffered=False)
+                sources.tracks["camera-hd" if hd else "camera"] = GatedTrack(top) if hd else top
                 if hd:
                     sources.tracks["camera"] = ScaledTrack(relay.subscribe(player.video, buffered=False),
                                                            *CAMERA_SIZE, fps)

@@ -113,12 +113,14 @@ async def test_main_screen_in_hd_for_good_links_lower_for_lossy_never_hd_of_othe
 
 def test_bridge_hd_sources_and_options() -> None:
     from server.bridge.options import AgentError, AgentOptions
-    from server.bridge.sources import PatternCamera, open_sources
+    from server.bridge.sources import GatedTrack, PatternCamera, open_sources
 
     sources = open_sources("testsrc", "none", size=(640, 360), fps=10, hd=True)
     try:
         assert list(sources.tracks) == ["camera-hd", "camera", "camera-low", "camera-thumb"]
-        assert all(isinstance(t, PatternCamera) for t in sources.tracks.values())
+        hd = sources.tracks["camera-hd"]
+        assert isinstance(hd, GatedTrack) and not hd.is_open  # until on the main screen
+        assert all(isinstance(t, PatternCamera) for role, t in sources.tracks.items() if role != "camera-hd")
     finally:
         sources.close()
     with pytest.raises(AgentError):
@@ -126,11 +128,15 @@ def test_bridge_hd_sources_and_options() -> None:
 
 
 async def test_bridge_agent_publishes_hd_that_reaches_a_good_link(api: Api) -> None:
+    """``diemcau bridge --hd`` sends camera-hd only while its point is on the main screen (a
+    commune uplink does not carry 2 Mbit/s the server would drop): nothing before the chair
+    puts it there, HD to a good link once it is, nothing again once it is not."""
     from server.bridge.agent import BridgeAgent
     from server.bridge.options import AgentOptions, ExitCode
+    from server.bridge.sources import GatedTrack
 
     scene = await build_scene(api)
-    await set_main(scene, "D1")
+    await set_main(scene, "D2")
     url = str(api.client.make_url("/")).rstrip("/")
     agent = BridgeAgent(AgentOptions(url=url, token=scene.d1_device, meeting_id=scene.meeting_id,
                                      video="testsrc", audio="none", video_size=(640, 360), fps=10,
@@ -146,10 +152,26 @@ async def test_bridge_agent_publishes_hd_that_reaches_a_good_link(api: Api) -> N
             await asyncio.sleep(0.1)
         roles = [t.role for t in agent.link.offered]
         assert roles[:4] == ["camera-hd", "camera", "camera-low", "camera-thumb"]
+        hd = agent.sources.tracks["camera-hd"]
+        assert isinstance(hd, GatedTrack)
+        camera = agent.sources.tracks["camera"]
+        while getattr(camera, "count", 0) < 10:  # 1 s of the 640x360 camera went out ...
+            assert loop.time() < deadline
+            await asyncio.sleep(0.1)
+        assert not hd.is_open and hd.frames == 0  # ... and no HD frame: D2 is on the main screen
+        await set_main(scene, "D1")
         await viewer.offer(main=1)
         slots = await viewer.slots_where(lambda sl: sl[0]["rendition"] == "camera-hd", timeout=30)
         assert slots[0]["point_code"] == "D1"
         await until_frames(viewer, viewer.mids("main")[0], size=(640, 360), timeout=15)
+        assert hd.is_open and hd.frames > 0
+        await set_main(scene, "D2")
+        while hd.is_open:
+            assert loop.time() < deadline + 20
+            await asyncio.sleep(0.05)
+        sent = hd.frames
+        await asyncio.sleep(0.5)
+        assert hd.frames == sent  # closed again: not one more HD frame
     finally:
         agent.stop()
         assert await task is ExitCode.OK
