@@ -60,8 +60,8 @@ for path in (str(REPO), str(BENCH)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from criteria_media import Rendition  # noqa: E402
-from media_fanout import read_json_line, rest, served_and_logged_in, udp_errors  # noqa: E402
+from criteria_media import Rendition
+from media_fanout import read_json_line, rest, served_and_logged_in, udp_errors
 
 from media.runtime import settle_gc
 
@@ -190,8 +190,9 @@ def install_replay_sources(renditions: tuple[Rendition, ...], registry: dict[str
     Opus) instead of encoding live, and count what it receives even while publishing. With
     ``uplink`` (a ``criteria_uplink.RawUplink``), its pacing loop sends the clips instead of
     aiortc's per-track sender loops (the light points; the host keeps aiortc's sender)."""
-    import server.bridge.agent as agent_module
     from criteria_media import ReplayAudio, ReplayVideo, opus_clip, vp8_clip
+
+    import server.bridge.agent as agent_module
     from server.bridge.offer import MediaLink
     from server.bridge.sources import Sources
 
@@ -446,11 +447,11 @@ async def role_host(args: argparse.Namespace) -> None:
 
 async def role_points(args: argparse.Namespace) -> None:
     """Hosts light points; stdin ``start`` opens the window, ``stop`` prints the results."""
+    from criteria_uplink import RawUplink
+
     from media.aiortc_hooks import use_host_addresses
     from server.bridge.agent import BridgeAgent
     from server.bridge.options import AgentOptions
-
-    from criteria_uplink import RawUplink
 
     use_host_addresses(("127.0.0.1",))
     registry: dict[str, Any] = {}
@@ -860,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.role == "orchestrator":
         try:
             result = asyncio.run(run_bounded(args))
-        except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - reported in the JSON
+        except (Exception, asyncio.CancelledError) as exc:
             log.exception("the run failed")
             result = failure(args, exc)
         print(json.dumps(result, ensure_ascii=False), flush=True)

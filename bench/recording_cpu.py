@@ -28,12 +28,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiortc.codecs.opus import OpusEncoder  # noqa: E402
-from aiortc.codecs.vpx import Vp8Encoder  # noqa: E402
+from aiortc.codecs.opus import OpusEncoder
+from aiortc.codecs.vpx import Vp8Encoder
 
-from media import CodecSpec, Source, make_packet  # noqa: E402
-from media.recorder import RecorderProcess  # noqa: E402
-from media.recorder_engine import OutputSpec  # noqa: E402
+from media import CodecSpec, Source, make_packet
+from media.recorder import RecorderProcess
+from media.recorder_engine import OutputSpec
 
 TICK = os.sysconf("SC_CLK_TCK")
 

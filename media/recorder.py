@@ -36,7 +36,7 @@ from typing import Any
 from media.errors import MediaError
 from media.link import CONTROL_LINE_LIMIT, LinkReceiver, LinkSender
 from media.packet import MediaPacket
-from media.recorder_engine import EngineStats, Engine, Item, OutputSpec
+from media.recorder_engine import Engine, EngineStats, Item, OutputSpec
 from media.source import Source
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Callable, Coroutine, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -64,7 +65,6 @@ async def _serve(config: Config, *, demo: bool) -> None:
 
     from .app import create_app
     from .keys import SERVICES
-
     from .tls import ssl_context
 
     try:

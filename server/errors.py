@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from meetings.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from meetings.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
 
 log = logging.getLogger(__name__)
 

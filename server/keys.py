@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .services import Services
 
 CONFIG = web.AppKey("config", Config)
-SERVICES: web.AppKey["Services"] = web.AppKey("services")
-METRICS: web.AppKey["Metrics"] = web.AppKey("metrics")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LOGIN_LIMIT_USER = web.AppKey("login_limit_user", SlidingWindow)
 LOGIN_LIMIT_ADDR = web.AppKey("login_limit_addr", SlidingWindow)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware

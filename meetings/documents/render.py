@@ -143,7 +143,7 @@ def encode_raster(contents: pymupdf.DisplayList, zoom: float, width: int,
     samples = mupdf.fz_pixmap_samples_memoryview(pix)
     try:
         if limits.image_format == "jpeg" and pix.w() >= width:
-            import numpy  # noqa: PLC0415 -- imported late in workers: see limit_native_threads
+            import numpy
 
             pixels = numpy.frombuffer(samples, dtype=numpy.uint8).reshape(pix.h(), pix.w(),
                                                                         pix.n())
@@ -163,7 +163,7 @@ def encode_raster(contents: pymupdf.DisplayList, zoom: float, width: int,
 def encode_jpeg(pixels: np.ndarray, limits: DocumentLimits) -> bytes:
     """Baseline JPEG with 4:2:0 chroma, accurate DCT, at the configured quality: the same
     settings as Pillow's and libjpeg's defaults (and pdftoppm's), in one libjpeg-turbo call."""
-    import simplejpeg  # noqa: PLC0415 -- it imports numpy: see limit_native_threads
+    import simplejpeg
 
     data: bytes = simplejpeg.encode_jpeg(pixels, quality=limits.image_quality, colorspace="RGB",
                                          colorsubsampling="420", fastdct=False)

@@ -10,9 +10,9 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterable
 
 from ..errors import Invalid, NotFound
 

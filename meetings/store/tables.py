@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,13 +30,13 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _id() -> sa.Column[int]:
@@ -170,6 +170,6 @@ audit_log = sa.Table(
 
 # Feature tables live in their own modules on the same metadata (one module per concept);
 # importing them here keeps ``metadata`` complete for migrations and the schema test.
-from . import tables_conduct as _conduct  # noqa: E402,F401
-from . import tables_documents as _documents  # noqa: E402,F401
-from . import tables_recordings as _recordings  # noqa: E402,F401
+from . import tables_conduct as _conduct  # noqa: F401
+from . import tables_documents as _documents  # noqa: F401
+from . import tables_recordings as _recordings  # noqa: F401

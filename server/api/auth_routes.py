@@ -7,7 +7,13 @@ from aiohttp import web
 from meetings.clock import isoformat, utcnow
 from meetings.errors import Unauthenticated
 
-from ..auth import clear_session_cookie, csrf_token, current_principal, session_token, set_session_cookie
+from ..auth import (
+    clear_session_cookie,
+    csrf_token,
+    current_principal,
+    session_token,
+    set_session_cookie,
+)
 from ..keys import LOGIN_LIMIT_ADDR, LOGIN_LIMIT_USER, METRICS, SERVICES
 from ..openapi import operation
 from ..ws.revalidate import withdrawn

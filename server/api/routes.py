@@ -7,7 +7,6 @@ from aiohttp import web
 from .. import pages, ws
 from . import (
     agenda,
-    annotations as annotation_routes,
     attendance,
     audit,
     documents,
@@ -21,6 +20,9 @@ from . import (
     share,
     users,
     votes,
+)
+from . import (
+    annotations as annotation_routes,
 )
 
 

@@ -22,7 +22,6 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-
 from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 
 from media.aiortc_hooks import hook_receiver

@@ -266,7 +266,7 @@ async def test_raw_uplink_sends_what_aiortc_would_from_one_loop() -> None:
         setattr(video_sender, media.FORCE_KEYFRAME, True)  # what aiortc does on PLI/FIR
         await asyncio.sleep(0.3)
         assert video.keyframe_requests == 1 and counter.totals("video")["keyframes"] >= 2
-        assert getattr(video_sender, "_RTCRtpSender__packet_count") >= 10
+        assert video_sender._RTCRtpSender__packet_count >= 10
         assert uplink.failed == 0 and uplink.streams == 2
     finally:
         await uplink.close()

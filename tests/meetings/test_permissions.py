@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ from meetings.permissions import (
     subject_of,
 )
 
-NOW = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 
 
 def user(uid: int, role: Role, point: BridgePoint | None = None) -> Principal:

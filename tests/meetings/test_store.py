@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +14,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from meetings.accounts import Accounts
-from meetings.calendar import InviteSelection, MeetingCalendar, MeetingDraft
 from meetings.bus import MemoryBus
+from meetings.calendar import InviteSelection, MeetingCalendar, MeetingDraft
 from meetings.clock import utcnow
 from meetings.registry import Registry
 from meetings.store import migrate

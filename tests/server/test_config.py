@@ -27,7 +27,7 @@ def test_config_yaml_mirrors_every_default() -> None:
 
 def test_every_key_is_documented() -> None:
     doc = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^\| `([a-z0-9_]+\.[a-z0-9_]+)` \|", doc, flags=re.M))
+    documented = set(re.findall(r"^\| `([a-z0-9_]+\.[a-z0-9_]+)` \|", doc, flags=re.MULTILINE))
     missing = [k for k in iter_keys() if k not in documented]
     assert not missing, f"undocumented config keys in docs/config.md: {missing}"
     assert documented <= set(iter_keys()), f"docs/config.md documents unknown keys: {documented - set(iter_keys())}"

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -83,9 +84,9 @@ async def test_report_explains_how_to_log_in_and_passwords_work(services: Servic
 def test_demo_helpers() -> None:
     password = demo_password()
     assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", password)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    friday_evening = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)  # 22:00 Friday in Vietnam
+    friday_evening = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)  # 22:00 Friday in Vietnam
     start = next_meeting_start(friday_evening)
     assert (start.weekday(), start.hour, start.utcoffset().total_seconds()) == (0, 8, 7 * 3600)  # type: ignore[union-attr]
 

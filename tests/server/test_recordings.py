@@ -7,8 +7,8 @@ import asyncio
 import dataclasses
 import re
 import subprocess
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import av
