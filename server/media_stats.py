@@ -35,6 +35,8 @@ class StatsState:
     sink_bytes: dict[str, int] = field(default_factory=dict)
     frames: dict[str, int] = field(default_factory=dict)
     series: set[tuple[str, str]] = field(default_factory=set)
+    renditions: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(meeting, point) → the rendition label set in ``diemcau_media_point_rendition``."""
     invited: tuple[frozenset[int], dict[str, str]] = (frozenset(), {})
     """Invited point ids and their code → name (refetched when the invitations change)."""
 
@@ -150,24 +152,58 @@ def _export(media: MeetingMedia, state: StatsState, metrics: Metrics,
     seen: set[tuple[str, str]] = set()
     for row in rows.values():
         code = row["point_code"]
-        if code is None or row["loss_pct"] is None:
+        if code is None:
             continue
         series = (meeting, str(code))
         if series not in state.series and len(state.series) >= MAX_POINT_SERIES:
             continue
         seen.add(series)
-        metrics.media_point_loss.labels(*series).set(row["loss_pct"] / 100)
-        if row["rtt_ms"] is not None:
-            metrics.media_point_rtt.labels(*series).set(row["rtt_ms"] / 1000)
+        _export_point(metrics, state, series, row)
     for series in state.series - seen:
-        _drop(metrics, series)
+        _drop(metrics, state, series)
     state.series = seen
 
 
-def _drop(metrics: Metrics, series: tuple[str, str]) -> None:
-    for gauge in (metrics.media_point_loss, metrics.media_point_rtt):
+def _export_point(metrics: Metrics, state: StatsState, series: tuple[str, str],
+                  row: dict[str, Any]) -> None:
+    """The monitoring page's row of one point as gauges; a figure not known now is removed
+    (a scrape never shows an old value as current)."""
+    metrics.media_point_online.labels(*series).set(1 if row["online"] else 0)
+    figures = ((metrics.media_point_loss, row["loss_pct"], 0.01),
+               (metrics.media_point_rtt, row["rtt_ms"], 0.001),
+               (metrics.media_point_bitrate, row["bitrate_kbps"], 1000.0),
+               (metrics.media_point_fps, row["fps"], 1.0))
+    for gauge, value, scale in figures:
+        if value is None or not row["online"]:
+            with contextlib.suppress(KeyError):
+                gauge.remove(*series)
+        else:
+            gauge.labels(*series).set(value * scale)
+    metrics.media_point_receives_main.labels(*series).set(1 if row["receives_main"] else 0)
+    rendition = row["rendition"] if row["online"] else None
+    before = state.renditions.get(series)
+    if before is not None and before != rendition:
         with contextlib.suppress(KeyError):
-            gauge.remove(*series)
+            metrics.media_point_rendition.remove(*series, before)
+    if rendition is None:
+        state.renditions.pop(series, None)
+    else:
+        metrics.media_point_rendition.labels(*series, str(rendition)).set(1)
+        state.renditions[series] = str(rendition)
+
+
+POINT_GAUGES = ("media_point_online", "media_point_loss", "media_point_rtt", "media_point_bitrate",
+                "media_point_fps", "media_point_receives_main")
+
+
+def _drop(metrics: Metrics, state: StatsState, series: tuple[str, str]) -> None:
+    for name in POINT_GAUGES:
+        with contextlib.suppress(KeyError):
+            getattr(metrics, name).remove(*series)
+    rendition = state.renditions.pop(series, None)
+    if rendition is not None:
+        with contextlib.suppress(KeyError):
+            metrics.media_point_rendition.remove(*series, rendition)
 
 
 def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:
@@ -177,7 +213,7 @@ def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:
         with contextlib.suppress(KeyError):
             gauge.remove(meeting)
     for series in state.series:
-        _drop(metrics, series)
+        _drop(metrics, state, series)
     state.series = set()
     state.frames.clear()
     state.source_bytes.clear()

@@ -42,6 +42,24 @@ class Metrics:
                                       ["meeting", "point"], registry=r)
         self.media_point_rtt = Gauge("diemcau_media_point_rtt_seconds",
                                      "Round trip time to a point", ["meeting", "point"], registry=r)
+        # the rest of the monitoring page's columns (same label bounds as above)
+        self.media_point_online = Gauge("diemcau_media_point_online",
+                                        "1 while an invited point is in the meeting, 0 while offline",
+                                        ["meeting", "point"], registry=r)
+        self.media_point_bitrate = Gauge("diemcau_media_point_bitrate_bps",
+                                         "What a point publishes (else receives), bit/s",
+                                         ["meeting", "point"], registry=r)
+        self.media_point_fps = Gauge("diemcau_media_point_fps", "Frame rate of a point's camera",
+                                     ["meeting", "point"], registry=r)
+        self.media_point_receives_main = Gauge("diemcau_media_point_receives_main",
+                                               "1 while the point receives the main screen",
+                                               ["meeting", "point"], registry=r)
+        self.media_point_rendition = Gauge("diemcau_media_point_rendition",
+                                           "1 for the rendition a point's main screen carries",
+                                           ["meeting", "point", "rendition"], registry=r)
+        self.admission_refused = Counter("diemcau_admission_refused_total",
+                                         "Joins refused by a cap (meeting_full, node_full)",
+                                         ["reason"], registry=r)
         # event loops: the server process (WebSocket hub, packet hub) and each media worker
         self.loop_lag = Histogram("diemcau_event_loop_lag_seconds",
                                   "Worst event-loop wakeup lag of one second, per process kind",

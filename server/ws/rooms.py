@@ -141,6 +141,7 @@ class Rooms:
         point_code = principal.point.code if principal.point else None
         target = principal.user.username if principal.user else (point_code or "")
         details = {"reason": refusal.reason, "cap": refusal.cap}
+        self.metrics.admission_refused.labels(refusal.reason).inc()
         await quietly(self.services.audit.record(
             principal, "meeting.join_refused", meeting_id=meeting_id, target=target,
             details=details), "audit of a refused join")

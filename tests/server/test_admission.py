@@ -153,6 +153,8 @@ async def test_fourth_join_refused_others_unaffected(
     assert len(entries) == 1
     assert entries[0].target == "daibieu"
     assert dict(entries[0].details) == {"reason": "meeting_full", "cap": 3}
+    text = await (await scene.api.client.get("/metrics")).text()
+    assert 'diemcau_admission_refused_total{reason="meeting_full"} 1.0' in text
 
 
 async def test_observer_refused_before_the_last_place(

@@ -188,6 +188,26 @@ async def test_stats_reach_the_chair_only_and_metrics_export_media(api: Api) -> 
         forwarded = [line for line in text.splitlines()
                      if line.startswith("diemcau_media_forwarded_packets_total ")]
         assert forwarded and float(forwarded[0].split()[1]) > 0
+        # the monitoring page's other columns too, per point
+        def value(name: str, point: str, extra: str = "") -> float:
+            prefix = f'{name}{{meeting="{meeting}",point="{point}"{extra}}} '
+            return float(next(line for line in text.splitlines() if line.startswith(prefix)).split()[-1])
+
+        assert value("diemcau_media_point_online", "D2") == 1 and value("diemcau_media_point_online", "D4") == 0
+        assert value("diemcau_media_point_bitrate_bps", "D1") > 0 and value("diemcau_media_point_fps", "D1") > 0
+        assert value("diemcau_media_point_receives_main", "D2") == 1
+        assert value("diemcau_media_point_rendition", "D2", ',rendition="camera"') == 1
+        assert f'diemcau_media_point_loss_ratio{{meeting="{meeting}",point="D4"}}' not in text  # unknown
+        # D2 leaves: it is offline, and none of its link figures stays behind as if current
+        await sub.close()
+        await chair.inbox.wait(lambda m: m.get("type") == "media.stats" and any(
+            p["point_code"] == "D2" and not p["online"] for p in m["points"]), 15)
+        text = await (await api.client.get("/metrics")).text()
+        assert value("diemcau_media_point_online", "D2") == 0
+        assert value("diemcau_media_point_receives_main", "D2") == 0
+        for gone in ("diemcau_media_point_loss_ratio", "diemcau_media_point_rtt_seconds",
+                     "diemcau_media_point_bitrate_bps", "diemcau_media_point_rendition"):
+            assert f'{gone}{{meeting="{meeting}",point="D2"' not in text, gone
         # The node's own load rides along: a stalled server loop is reported as an overload.
         assert set(stats["server"]) == {"stalls", "lag_max_ms", "seconds", "overloaded"}
         mark = chair.inbox.mark()
