@@ -38,6 +38,7 @@ class Action(str, enum.Enum):
     VOTE_RESULT_EARLY = "vote.result_early"  # see counts before they are published
     MINUTES_EDIT = "minutes.edit"  # conclusions, generate and read minutes drafts
     AUDIT_VIEW = "audit.view"
+    METRICS_VIEW = "metrics.view"  # /metrics from outside server.metrics_allow
     # paperless documents (họp không giấy)
     AGENDA_VIEW = "agenda.view"  # a published agenda (staff also see drafts)
     AGENDA_EDIT = "agenda.edit"  # items, order, publication, the current item
@@ -99,6 +100,7 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.VOTE_RESULT_EARLY: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
     Action.MINUTES_EDIT: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
     Action.AUDIT_VIEW: Rule(frozenset({ADMIN})),
+    Action.METRICS_VIEW: Rule(frozenset({ADMIN})),
     Action.AGENDA_VIEW: Rule(EVERYONE, Scope.PARTICIPANT),
     Action.AGENDA_EDIT: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),
     Action.DOCUMENT_UPLOAD: Rule(frozenset({ADMIN, CHAIR, SECRETARY}), Scope.STAFF),

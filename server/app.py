@@ -10,11 +10,11 @@ from aiohttp import web
 from .api import auth_routes, ops, routes
 from .config import Config
 from .errors import error_middleware
-from .keys import CONFIG, LOGIN_LIMIT_ADDR, LOGIN_LIMIT_USER, METRICS, SERVICES
+from .keys import CONFIG, LOGIN_LIMIT_ADDR, LOGIN_LIMIT_USER, METRICS, METRICS_NETWORKS, SERVICES
 from .metrics import Metrics
 from .ratelimit import SlidingWindow
 from .services import Services
-from .tls import proxy_middleware, trusted_networks
+from .tls import metrics_networks, proxy_middleware, trusted_networks
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,6 +66,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[METRICS] = Metrics()
+    app[METRICS_NETWORKS] = metrics_networks(config)
     app[LOGIN_LIMIT_USER] = SlidingWindow(config.auth.login_attempts_per_minute)
     app[LOGIN_LIMIT_ADDR] = SlidingWindow(config.auth.login_attempts_per_minute * 5)
     app.cleanup_ctx.append(_services_ctx)

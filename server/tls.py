@@ -37,14 +37,32 @@ def ssl_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
-def trusted_networks(config: Config) -> tuple[Network, ...]:
+def parse_networks(key: str, values: tuple[str, ...]) -> tuple[Network, ...]:
+    """Addresses or networks of a config key; a bad one names the key."""
     networks = []
-    for text in config.server.trusted_proxies:
+    for text in values:
         try:
             networks.append(ipaddress.ip_network(text.strip(), strict=False))
         except ValueError:
-            raise ConfigError(f"server.trusted_proxies: {text!r} is not an address or network") from None
+            raise ConfigError(f"{key}: {text!r} is not an address or network") from None
     return tuple(networks)
+
+
+def trusted_networks(config: Config) -> tuple[Network, ...]:
+    return parse_networks("server.trusted_proxies", config.server.trusted_proxies)
+
+
+def metrics_networks(config: Config) -> tuple[Network, ...]:
+    return parse_networks("server.metrics_allow", config.server.metrics_allow)
+
+
+def remote_in(request: web.Request, networks: tuple[Network, ...]) -> bool:
+    """Is the caller (the real client when a trusted proxy forwarded it) in ``networks``?"""
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return any(peer in net for net in networks)
 
 
 def _first(value: str) -> str:

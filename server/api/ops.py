@@ -8,9 +8,13 @@ import time
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from meetings.permissions import Action
+
 from .. import __version__
-from ..keys import METRICS, SERVICES
+from ..auth import authorize
+from ..keys import METRICS, METRICS_NETWORKS, SERVICES
 from ..openapi import build_spec, operation
+from ..tls import remote_in
 from .schemas import SCHEMAS
 
 HEALTH = {
@@ -51,9 +55,14 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-@operation("getMetrics", "Prometheus metrics", tags=["operations"], auth=False, errors=(),
-           response={"type": "string"}, response_content_type="text/plain")
+@operation("getMetrics", "Prometheus metrics", tags=["operations"], auth=False, errors=(401, 403),
+           response={"type": "string"}, response_content_type="text/plain",
+           description="Served without a login to `server.metrics_allow` (loopback and private "
+                       "networks by default: the province's monitoring); from anywhere else an "
+                       "admin's bearer token is needed (they name meetings and bridge points).")
 async def metrics(request: web.Request) -> web.Response:
+    if not remote_in(request, request.app[METRICS_NETWORKS]):
+        await authorize(request, Action.METRICS_VIEW)
     data = generate_latest(request.app[METRICS].registry)
     return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
