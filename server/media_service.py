@@ -396,8 +396,7 @@ class MediaService:
                 except Exception:
                     log.exception("media: stats of meeting %d failed", meeting_id)
 
-    async def _stats(self, meeting_id: int, entry: _Meeting,
-                     load: dict[str, Any] | None = None) -> None:
+    async def _stats(self, meeting_id: int, entry: _Meeting, load: dict[str, Any]) -> None:
         room = self.hub.rooms.active.get(meeting_id)
         present = [s for s in (room.sessions if room else ()) if s.meeting_id == meeting_id]
         scope = await self.services.calendar.scope(meeting_id)
