@@ -386,7 +386,7 @@ class MediaService:
         while True:
             await asyncio.sleep(self.settings.stats_interval_s)
             load = self.load.take()
-            if load["stalls"]:
+            if load["stalls"] and self._meetings:  # start-up work (no call yet) is no alarm
                 log.warning("media: this node's event loops stalled %d times (up to %.0f ms) "
                             "in %.0f s: the node is overloaded", load["stalls"],
                             load["lag_max_ms"], load["seconds"])
