@@ -42,7 +42,6 @@ import json
 import logging
 import math
 import os
-import re
 import signal
 import statistics
 import sys
@@ -779,8 +778,7 @@ async def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                "per_point": per_point})
 
 
-LOOP_SERIES = re.compile(r'^diemcau_event_loop_(stalls_total|lag_seconds_bucket|lag_seconds_count)'
-                         r'\{([^}]*)\} ([0-9.e+-]+)$', re.MULTILINE)
+LOOP_PREFIX = "diemcau_event_loop_"
 
 
 def loop_series(url: str) -> dict[tuple[str, str, str], float]:
@@ -791,10 +789,16 @@ def loop_series(url: str) -> dict[tuple[str, str, str], float]:
 
 
 def parse_loop_series(text: str) -> dict[tuple[str, str, str], float]:
+    """Parsed with prometheus_client's own text parser; names without the common prefix."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     out: dict[tuple[str, str, str], float] = {}
-    for name, labels, value in LOOP_SERIES.findall(text):
-        found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
-        out[(name, found.get("process", ""), found.get("le", ""))] = float(value)
+    for family in text_string_to_metric_families(text):
+        if not family.name.startswith(LOOP_PREFIX):
+            continue
+        for sample in family.samples:
+            name = sample.name.removeprefix(LOOP_PREFIX)
+            out[(name, sample.labels.get("process", ""), sample.labels.get("le", ""))] = sample.value
     return out
 
 

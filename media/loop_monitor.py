@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-PERIOD_S = 0.02
-REPORT_S = 1.0
 logger = logging.getLogger(__name__)
 
+PERIOD_S = 0.02
+REPORT_S = 1.0
 STALL_S = 0.05
 "A wakeup this late is a stall: at 50 ms a point's jitter buffer is already being drained."
 

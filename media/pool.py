@@ -199,8 +199,6 @@ class WorkerHandle:
         "Participants placed on this worker (its load)."
         self.loop_lag_s = 0.0
         "The worst event-loop wakeup lag of the worker's last one-second report."
-        self.stalls = 0
-        "Wakeups later than 50 ms since the worker started (:mod:`media.loop_monitor`)."
 
     @property
     def pid(self) -> int:
@@ -300,7 +298,6 @@ class WorkerPool:
             except (KeyError, TypeError, ValueError):
                 return
             worker.loop_lag_s = report.lag_max_s
-            worker.stalls += report.stalls
             if self.on_loop_report is not None:
                 self.on_loop_report(worker, report)
             return

@@ -180,16 +180,19 @@ def _export_point(metrics: Metrics, state: StatsState, series: tuple[str, str],
         else:
             gauge.labels(*series).set(value * scale)
     metrics.media_point_receives_main.labels(*series).set(1 if row["receives_main"] else 0)
-    rendition = row["rendition"] if row["online"] else None
-    before = state.renditions.get(series)
-    if before is not None and before != rendition:
+    rendition = str(row["rendition"]) if row["online"] and row["rendition"] else None
+    if state.renditions.get(series) != rendition:
+        _forget_rendition(metrics, state, series)
+    if rendition is not None:
+        metrics.media_point_rendition.labels(*series, rendition).set(1)
+        state.renditions[series] = rendition
+
+
+def _forget_rendition(metrics: Metrics, state: StatsState, series: tuple[str, str]) -> None:
+    rendition = state.renditions.pop(series, None)
+    if rendition is not None:
         with contextlib.suppress(KeyError):
-            metrics.media_point_rendition.remove(*series, before)
-    if rendition is None:
-        state.renditions.pop(series, None)
-    else:
-        metrics.media_point_rendition.labels(*series, str(rendition)).set(1)
-        state.renditions[series] = str(rendition)
+            metrics.media_point_rendition.remove(*series, rendition)
 
 
 POINT_GAUGES = ("media_point_online", "media_point_loss", "media_point_rtt", "media_point_bitrate",
@@ -200,10 +203,7 @@ def _drop(metrics: Metrics, state: StatsState, series: tuple[str, str]) -> None:
     for name in POINT_GAUGES:
         with contextlib.suppress(KeyError):
             getattr(metrics, name).remove(*series)
-    rendition = state.renditions.pop(series, None)
-    if rendition is not None:
-        with contextlib.suppress(KeyError):
-            metrics.media_point_rendition.remove(*series, rendition)
+    _forget_rendition(metrics, state, series)
 
 
 def forget(media: MeetingMedia, state: StatsState, metrics: Metrics) -> None:

@@ -74,24 +74,19 @@ def proxy_middleware(networks: tuple[Network, ...]) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if networks and request.remote:
-            try:
-                peer = ipaddress.ip_address(request.remote)
-            except ValueError:
-                peer = None
-            if peer is not None and any(peer in net for net in networks):
-                changes: dict[str, str] = {}
-                proto = _first(request.headers.get("X-Forwarded-Proto", "")).lower()
-                if proto in ("http", "https"):
-                    changes["scheme"] = proto
-                host = _first(request.headers.get("X-Forwarded-Host", ""))
-                if host:
-                    changes["host"] = host
-                client = _first(request.headers.get("X-Forwarded-For", ""))
-                if client:
-                    changes["remote"] = client
-                if changes:
-                    request = request.clone(**changes)  # type: ignore[arg-type]
+        if networks and remote_in(request, networks):
+            changes: dict[str, str] = {}
+            proto = _first(request.headers.get("X-Forwarded-Proto", "")).lower()
+            if proto in ("http", "https"):
+                changes["scheme"] = proto
+            host = _first(request.headers.get("X-Forwarded-Host", ""))
+            if host:
+                changes["host"] = host
+            client = _first(request.headers.get("X-Forwarded-For", ""))
+            if client:
+                changes["remote"] = client
+            if changes:
+                request = request.clone(**changes)  # type: ignore[arg-type]
         return await handler(request)
 
     return middleware

@@ -201,9 +201,10 @@ class BridgeAgent:
     def _gate_hd(self) -> None:
         """``camera-hd`` flows only while this point is on the main screen."""
         track = self.sources.tracks.get("camera-hd")
-        if isinstance(track, GatedTrack) and track.is_open != self.on_main_screen:
-            track.set_open(self.on_main_screen)
-            self.emit("hd", sending=track.is_open)
+        on = self.on_main_screen
+        if isinstance(track, GatedTrack) and track.is_open != on:
+            track.set_open(on)
+            self.emit("hd", sending=on)
 
     def _start_media(self, delay: float = 0.0) -> None:
         if self.options.main_slots + self.options.audio_slots == 0 and not self.sources.tracks:

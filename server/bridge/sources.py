@@ -173,8 +173,9 @@ class ScaledTrack(MediaStreamTrack):
 class GatedTrack(MediaStreamTrack):
     """A track that yields frames only while open: ``camera-hd`` is sent only while this point
     is on the main screen (as the browser does with ``replaceTrack``), so a commune link does
-    not carry HD that the server would drop, nor the hall PC encode it. While closed, ``recv()`` waits (aiortc's
-    sender sends nothing); the server asks for a keyframe when a subscriber switches to HD."""
+    not carry HD that the server would drop, nor the hall PC encode it. While closed,
+    ``recv()`` waits (aiortc's sender sends nothing); the server asks for a keyframe when a
+    subscriber switches to HD."""
 
     kind = "video"
 
